@@ -1,0 +1,371 @@
+"""The type checker: names, fields, types and units of an expression, before anything runs.
+
+`check(expr, scope, origin)` returns the expression rewritten with explicit unit conversions
+(`Convert` nodes) and its type, or raises a located `SpecError`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+from medgym.dsl import nodes as n
+from medgym.dsl import units as u
+from medgym.dsl.errors import Position, SpecError, did_you_mean
+from medgym.dsl.types import ANY, BOOL, INT, TEXT, AnyT, BoolT, EnumT, ListT, NumT, RecordT, TextT, Type
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A callable instrument: its inputs (type, required) and its output record."""
+
+    name: str
+    inputs: tuple[tuple[str, Type, bool], ...]
+    output: RecordT
+
+
+@dataclass
+class Scope:
+    names: dict[str, Type] = field(default_factory=dict)
+    instruments: dict[str, Signature] = field(default_factory=dict)
+    episode: bool = False  # rubric expressions may use called(), result(), observed(), clock
+    tool_outputs: dict[str, Type] = field(default_factory=dict)  # result("tool") types, for rubrics
+    tool_names: frozenset[str] = frozenset()
+
+    def child(self, **names: Type) -> "Scope":
+        return replace(self, names={**self.names, **names})
+
+
+_NUMERIC_1 = {"abs", "ln", "log10", "exp", "sqrt"}
+_EPISODE_FUNCS = {"called", "calls", "result", "observed"}
+BUILTINS = sorted({"min", "max", "round", "clamp", "count", "any", "all", "len", "contains"} | _NUMERIC_1)
+
+
+class Checker:
+    def __init__(self, scope: Scope, origin: Position):
+        self.scope = scope
+        self.origin = origin
+
+    def fail(self, node: n.Node, message: str, hint: str = "") -> SpecError:
+        return SpecError(message, self.origin.shifted(max(node.line, 1), max(node.col, 1)), hint)
+
+    def check(self, node: n.Expr) -> tuple[n.Expr, Type]:
+        method: Callable = getattr(self, "_" + type(node).__name__)
+        return method(node)
+
+    # ---------------------------------------------------------------- leaves
+    def _Num(self, node: n.Num):
+        if node.unit is None:
+            return node, NumT(None, node.is_int)
+        unit = u.lookup(node.unit)
+        if unit is None:
+            raise self.fail(node, f"unknown unit '{node.unit}'", did_you_mean(node.unit, u.UNITS))
+        return replace(node, unit=unit.name), NumT(unit.name, node.is_int)
+
+    def _Str(self, node):
+        return node, TEXT
+
+    def _Bool(self, node):
+        return node, BOOL
+
+    def _Name(self, node: n.Name):
+        if node.id in self.scope.names:
+            return node, self.scope.names[node.id]
+        if self.scope.episode and node.id == "clock":
+            return node, NumT("min", True)
+        known = list(self.scope.names) + (["clock"] if self.scope.episode else [])
+        raise self.fail(node, f"unknown name '{node.id}'", did_you_mean(node.id, known))
+
+    def _Attr(self, node: n.Attr):
+        obj, t = self.check(node.obj)
+        if isinstance(t, AnyT):
+            return replace(node, obj=obj), ANY
+        if not isinstance(t, RecordT):
+            raise self.fail(node, f"'{_show(node.obj)}' is {t.describe()}, which has no field '{node.name}'")
+        ft = t.field(node.name)
+        if ft is None:
+            where = _show(node.obj)
+            raise self.fail(node, f"unknown field '{where}.{node.name}'",
+                            did_you_mean(node.name, [k for k, _ in t.fields]) or f"fields of {where}: {', '.join(k for k, _ in t.fields)}")
+        return replace(node, obj=obj), ft
+
+    def _ListLit(self, node: n.ListLit):
+        if not node.items:
+            return node, ListT(ANY)
+        checked = [self.check(i) for i in node.items]
+        item_t = checked[0][1]
+        items = [checked[0][0]]
+        for (expr, t), raw in zip(checked[1:], node.items[1:]):
+            items.append(self.coerce(expr, t, item_t, raw, "list item"))
+        return replace(node, items=tuple(items)), ListT(item_t)
+
+    # ---------------------------------------------------------------- operators
+    def _Unary(self, node: n.Unary):
+        operand, t = self.check(node.operand)
+        if node.op == "not":
+            self.expect(node.operand, t, BOOL, "operand of 'not'")
+            return replace(node, operand=operand), BOOL
+        if not isinstance(t, (NumT, AnyT)):
+            raise self.fail(node, f"cannot negate {t.describe()}")
+        return replace(node, operand=operand), t
+
+    def _BoolOp(self, node: n.BoolOp):
+        left, lt = self.check(node.left)
+        right, rt = self.check(node.right)
+        self.expect(node.left, lt, BOOL, f"left side of '{node.op}'")
+        self.expect(node.right, rt, BOOL, f"right side of '{node.op}'")
+        return replace(node, left=left, right=right), BOOL
+
+    def _BinOp(self, node: n.BinOp):
+        left, lt = self.check(node.left)
+        right, rt = self.check(node.right)
+        for side, t in ((node.left, lt), (node.right, rt)):
+            if not isinstance(t, (NumT, AnyT)):
+                raise self.fail(side, f"'{node.op}' needs numbers, but '{_show(side)}' is {t.describe()}")
+        if isinstance(lt, AnyT) or isinstance(rt, AnyT):
+            return replace(node, left=left, right=right), NumT()
+        is_int = lt.is_int and rt.is_int and node.op in "+-*"
+        if node.op in "+-":
+            right = self.convert(right, rt, lt, node.right, f"'{node.op}'")
+            return replace(node, left=left, right=right), NumT(lt.unit or rt.unit, is_int)
+        if node.op == "*":
+            unit = lt.unit if rt.unit is None else (rt.unit if lt.unit is None else None)
+            return replace(node, left=left, right=right), NumT(unit, is_int)
+        if node.op == "/":
+            return replace(node, left=left, right=right), NumT(lt.unit if rt.unit is None else None)
+        return replace(node, left=left, right=right), NumT()
+
+    def _Compare(self, node: n.Compare):
+        if node.op in ("in", "notin"):
+            return self._membership(node)
+        left, lt = self.check_enum_side(node.left, node.right)
+        right, rt = self.check_enum_side(node.right, node.left)
+        if node.op in ("<", "<=", ">", ">="):
+            for side, t in ((node.left, lt), (node.right, rt)):
+                if not isinstance(t, (NumT, AnyT)):
+                    raise self.fail(side, f"'{node.op}' compares numbers, but '{_show(side)}' is {t.describe()}")
+        right = self.coerce(right, rt, lt, node.right, f"'{node.op}'") if not isinstance(lt, AnyT) else right
+        return replace(node, left=left, right=right), BOOL
+
+    def _membership(self, node: n.Compare):
+        left_t = self.peek(node.left)
+        if isinstance(left_t, EnumT) and isinstance(node.right, n.ListLit):
+            left, _ = self.check(node.left)
+            items = tuple(self.enum_item(i, left_t) for i in node.right.items)
+            return replace(node, left=left, right=replace(node.right, items=items)), BOOL
+        right, rt = self.check(node.right)
+        if isinstance(rt, AnyT):
+            return replace(node, left=self.check(node.left)[0], right=right), BOOL
+        if not isinstance(rt, ListT):
+            raise self.fail(node.right, f"'in' needs a list on the right, but '{_show(node.right)}' is {rt.describe()}")
+        if isinstance(rt.item, EnumT) and isinstance(node.left, (n.Name, n.Str)):
+            left, lt = self.check_enum_arg(node.left, rt.item)
+        else:
+            left, lt = self.check(node.left)
+        self.coerce(left, lt, rt.item, node.left, "'in'")
+        return replace(node, left=left, right=right), BOOL
+
+    def _If(self, node: n.If):
+        checked = []
+        for cond, value in node.branches:
+            c, ct = self.check(cond)
+            self.expect(cond, ct, BOOL, "condition of 'if'")
+            checked.append((c, *self.check(value), value))
+        orelse, ot = self.check(node.orelse)
+        result_t = ot
+        for _, _, vt, raw in checked:
+            result_t = self.join(result_t, vt, raw)
+        branches = tuple((c, self.coerce(v, vt, result_t, raw, "branch of 'if'")) for c, v, vt, raw in checked)
+        orelse = self.coerce(orelse, ot, result_t, node.orelse, "'else' branch")
+        return replace(node, branches=branches, orelse=orelse), result_t
+
+    # ---------------------------------------------------------------- calls
+    def _Call(self, node: n.Call):
+        if node.func in self.scope.instruments:
+            return self.instrument_call(node, self.scope.instruments[node.func])
+        if node.func in _EPISODE_FUNCS:
+            return self.episode_call(node)
+        if node.func not in BUILTINS:
+            known = BUILTINS + list(self.scope.instruments) + (sorted(_EPISODE_FUNCS) if self.scope.episode else [])
+            raise self.fail(node, f"unknown function or instrument '{node.func}'", did_you_mean(node.func, known))
+        if node.kwargs:
+            raise self.fail(node, f"'{node.func}' takes no keyword arguments")
+        checked = [self.check(a) for a in node.args]
+        args = tuple(e for e, _ in checked)
+        types = [t for _, t in checked]
+        f = node.func
+        if f in ("count", "any", "all"):
+            for a, t in zip(node.args, types):
+                self.expect(a, t, BOOL, f"argument of {f}()")
+            return replace(node, args=args), (INT if f == "count" else BOOL)
+        if f == "len":
+            self.arity(node, 1)
+            if not isinstance(types[0], (ListT, AnyT, TextT)):
+                raise self.fail(node.args[0], f"len() needs a list, not {types[0].describe()}")
+            return replace(node, args=args), INT
+        if f == "contains":
+            self.arity(node, 2)
+            return replace(node, args=args), BOOL
+        for a, t in zip(node.args, types):
+            if not isinstance(t, (NumT, AnyT)):
+                raise self.fail(a, f"{f}() needs numbers, but '{_show(a)}' is {t.describe()}")
+        if f in _NUMERIC_1:
+            self.arity(node, 1)
+            return replace(node, args=args), (NumT(types[0].unit) if f == "abs" and isinstance(types[0], NumT) else NumT())
+        if f == "round":
+            if len(args) not in (1, 2):
+                raise self.fail(node, "round() takes a value and an optional number of decimals")
+            digits = node.args[1].value if len(args) == 2 and isinstance(node.args[1], n.Num) else 0
+            t0 = types[0] if isinstance(types[0], NumT) else NumT()
+            return replace(node, args=args), NumT(t0.unit, digits == 0)
+        if f == "clamp":
+            self.arity(node, 3)
+        elif len(args) < 2:
+            raise self.fail(node, f"{f}() needs at least two values")
+        first = types[0] if isinstance(types[0], NumT) else NumT()
+        args = (args[0],) + tuple(self.convert(e, t, first, a, f"{f}()") if isinstance(t, NumT) else e
+                                  for e, t, a in zip(args[1:], types[1:], node.args[1:]))
+        return replace(node, args=args), NumT(first.unit, all(isinstance(t, NumT) and t.is_int for t in types))
+
+    def instrument_call(self, node: n.Call, sig: Signature):
+        if node.args:
+            raise self.fail(node, f"call {sig.name}() with keyword arguments (input = value)")
+        given = dict(node.kwargs)
+        inputs = {name: (t, required) for name, t, required in sig.inputs}
+        for name in given:
+            if name not in inputs:
+                raise self.fail(given[name], f"'{sig.name}' has no input '{name}'", did_you_mean(name, inputs))
+        kwargs = []
+        for name, (t, required) in inputs.items():
+            if name not in given:
+                if required:
+                    raise self.fail(node, f"'{sig.name}' needs input '{name}' ({t.describe()})")
+                continue
+            expr, et = self.check_enum_arg(given[name], t)
+            kwargs.append((name, self.coerce(expr, et, t, given[name], f"input '{name}' of {sig.name}")))
+        return replace(node, kwargs=tuple(kwargs)), sig.output
+
+    def episode_call(self, node: n.Call):
+        if not self.scope.episode:
+            raise self.fail(node, f"{node.func}() is only available in rubric expressions")
+        if len(node.args) != 1 or not isinstance(node.args[0], n.Str):
+            raise self.fail(node, f"{node.func}() takes one quoted name, e.g. {node.func}(\"get_vital_signs\")")
+        target = node.args[0].value
+        if node.func != "observed" and self.scope.tool_names and target not in self.scope.tool_names:
+            raise self.fail(node.args[0], f"unknown tool '{target}'", did_you_mean(target, self.scope.tool_names))
+        kwargs = tuple((k, self.check(v)[0]) for k, v in node.kwargs)
+        if node.kwargs and node.func != "called":
+            raise self.fail(node, f"{node.func}() takes no keyword arguments")
+        result = {"called": BOOL, "calls": INT, "observed": BOOL}.get(node.func)
+        return replace(node, kwargs=kwargs), result or self.scope.tool_outputs.get(target, ANY)
+
+    # ---------------------------------------------------------------- helpers
+    def arity(self, node: n.Call, count: int):
+        if len(node.args) != count:
+            raise self.fail(node, f"{node.func}() takes {count} argument{'s' if count > 1 else ''}")
+
+    def expect(self, node, got: Type, want: Type, what: str):
+        if isinstance(got, AnyT) or type(got) is type(want):
+            return
+        raise self.fail(node, f"{what} must be {want.describe()}, but '{_show(node)}' is {got.describe()}")
+
+    def check_enum_side(self, node, other):
+        """Check one side of ==/!=; a bare unknown name beside an enum is that enum's value."""
+        if isinstance(node, n.Name) and node.id not in self.scope.names and not (self.scope.episode and node.id == "clock"):
+            other_t = self.peek(other)
+            if isinstance(other_t, EnumT):
+                return self.enum_literal(node, other_t)
+        if isinstance(node, n.Str):
+            other_t = self.peek(other)
+            if isinstance(other_t, EnumT):
+                return self.enum_item(node, other_t), other_t
+        return self.check(node)
+
+    def check_enum_arg(self, node, want: Type):
+        if isinstance(want, EnumT) and isinstance(node, (n.Name, n.Str)) and getattr(node, "id", None) not in self.scope.names:
+            return self.enum_literal(node, want) if isinstance(node, n.Name) else (self.enum_item(node, want), want)
+        return self.check(node)
+
+    def peek(self, node) -> Type | None:
+        try:
+            return self.check(node)[1]
+        except SpecError:
+            return None
+
+    def enum_literal(self, node: n.Name, t: EnumT):
+        if node.id not in t.values:
+            raise self.fail(node, f"'{node.id}' is not one of {t.describe()}", did_you_mean(node.id, t.values))
+        return n.Str(node.id, line=node.line, col=node.col), t
+
+    def enum_item(self, node, t: EnumT):
+        if isinstance(node, n.Name) and node.id not in self.scope.names:
+            return self.enum_literal(node, t)[0]
+        if isinstance(node, n.Str) and node.value not in t.values:
+            raise self.fail(node, f"'{node.value}' is not one of {t.describe()}", did_you_mean(node.value, t.values))
+        return self.check(node)[0]
+
+    def join(self, a: Type, b: Type, node) -> Type:
+        if isinstance(a, AnyT):
+            return b
+        if isinstance(b, AnyT) or a == b:
+            return a
+        if isinstance(a, NumT) and isinstance(b, NumT):
+            return NumT(a.unit or b.unit, a.is_int and b.is_int)
+        if isinstance(a, EnumT) and isinstance(b, EnumT):
+            return EnumT(tuple(dict.fromkeys(a.values + b.values)))
+        if {type(a), type(b)} <= {EnumT, TextT}:
+            return TEXT
+        if isinstance(a, ListT) and isinstance(b, ListT):
+            return ListT(self.join(a.item, b.item, node))
+        raise self.fail(node, f"branches disagree: {a.describe()} and {b.describe()}")
+
+    def coerce(self, expr, got: Type, want: Type, node, what: str):
+        """`expr` (of type `got`) used where `want` is expected: convert units or fail."""
+        if isinstance(got, AnyT) or isinstance(want, AnyT):
+            return expr
+        if isinstance(want, NumT) and isinstance(got, NumT):
+            return self.convert(expr, got, want, node, what)
+        if isinstance(want, (EnumT, TextT)) and isinstance(got, (EnumT, TextT)):
+            if isinstance(want, EnumT) and isinstance(got, EnumT) and not set(got.values) <= set(want.values):
+                extra = sorted(set(got.values) - set(want.values))
+                raise self.fail(node, f"{what}: {', '.join(extra)} not in {want.describe()}")
+            return expr
+        if isinstance(want, ListT) and isinstance(got, ListT):
+            if isinstance(got.item, AnyT):
+                return expr
+            self.coerce(expr, got.item, want.item, node, what)
+            return expr
+        if type(got) is type(want):
+            return expr
+        raise self.fail(node, f"{what} expects {want.describe()}, but '{_show(node)}' is {got.describe()}")
+
+    def convert(self, expr, got: NumT, want: NumT, node, what: str):
+        if got.unit is None or want.unit is None or got.unit == want.unit:
+            return expr
+        src, dst = u.lookup(got.unit), u.lookup(want.unit)
+        factors = u.conversion(src, dst)
+        if factors is None:
+            raise self.fail(node, f"unit mismatch: '{_show(node)}' is {u.describe(src)} but {what} expects {u.describe(dst)}",
+                            "convert explicitly; clinical conversions across dimensions depend on the analyte")
+        scale, shift = factors
+        return n.Convert(expr, scale, shift, line=getattr(node, "line", 0), col=getattr(node, "col", 0))
+
+
+def check(expr: n.Expr, scope: Scope, origin: Position) -> tuple[n.Expr, Type]:
+    return Checker(scope, origin).check(expr)
+
+
+def _show(node) -> str:
+    """A short rendering of an expression for messages."""
+    if isinstance(node, n.Name):
+        return node.id
+    if isinstance(node, n.Attr):
+        return f"{_show(node.obj)}.{node.name}"
+    if isinstance(node, n.Num):
+        return f"{node.value:g}" + (f" {node.unit}" if node.unit else "")
+    if isinstance(node, n.Str):
+        return repr(node.value)
+    if isinstance(node, n.Call):
+        return f"{node.func}(...)"
+    if isinstance(node, n.Convert):
+        return _show(node.operand)
+    return type(node).__name__.lower()

@@ -1,0 +1,135 @@
+"""Types of the expression language. Units are part of number types."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from medgym.dsl import nodes as n
+from medgym.dsl import units as u
+from medgym.dsl.errors import Position, SpecError
+
+
+@dataclass(frozen=True)
+class Type:
+    def describe(self) -> str:
+        return type(self).__name__.lower()
+
+
+@dataclass(frozen=True)
+class BoolT(Type):
+    def describe(self) -> str:
+        return "bool"
+
+
+@dataclass(frozen=True)
+class TextT(Type):
+    def describe(self) -> str:
+        return "text"
+
+
+@dataclass(frozen=True)
+class NumT(Type):
+    unit: str | None = None
+    is_int: bool = False
+
+    def describe(self) -> str:
+        base = "int" if self.is_int else "number"
+        return f"{base} {self.unit}" if self.unit else base
+
+
+@dataclass(frozen=True)
+class EnumT(Type):
+    values: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        return f"enum({', '.join(self.values)})"
+
+
+@dataclass(frozen=True)
+class ListT(Type):
+    item: Type = TextT()
+
+    def describe(self) -> str:
+        return f"list[{self.item.describe()}]"
+
+
+@dataclass(frozen=True)
+class RecordT(Type):
+    name: str = "record"
+    fields: tuple[tuple[str, Type], ...] = ()
+
+    def field(self, key: str) -> Type | None:
+        return dict(self.fields).get(key)
+
+    def describe(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class AnyT(Type):
+    """Known only at run time (e.g. the result of a non-instrument tool)."""
+
+    def describe(self) -> str:
+        return "any"
+
+
+BOOL, TEXT, NUMBER, INT, ANY = BoolT(), TextT(), NumT(), NumT(is_int=True), AnyT()
+
+
+def from_ref(ref: n.TypeRef, pos: Position) -> Type:
+    """The type a spec wrote (`number mg/dL`, `enum(a, b)`, ...), checking its unit exists."""
+    if ref.kind == "bool":
+        return BOOL
+    if ref.kind == "text":
+        return TEXT
+    if ref.kind in ("int", "number"):
+        if ref.unit is not None and u.lookup(ref.unit) is None:
+            raise SpecError(f"unknown unit '{ref.unit}'", pos, _unit_hint(ref.unit))
+        unit = u.lookup(ref.unit).name if ref.unit else None
+        return NumT(unit, ref.kind == "int")
+    if ref.kind == "enum":
+        if len(set(ref.values)) != len(ref.values):
+            raise SpecError("enum has a repeated value", pos)
+        return EnumT(ref.values)
+    if ref.kind == "list":
+        return ListT(from_ref(ref.item, pos))
+    raise SpecError(f"unknown type '{ref.kind}'", pos)
+
+
+def _unit_hint(name: str) -> str:
+    from medgym.dsl.errors import did_you_mean
+
+    return did_you_mean(name, u.UNITS) or "see docs/spec-language.md for the known units"
+
+
+def json_schema(t: Type) -> dict:
+    """The JSON Schema of values of type `t` (for OpenAI tool parameters)."""
+    if isinstance(t, BoolT):
+        return {"type": "boolean"}
+    if isinstance(t, NumT):
+        return {"type": "integer" if t.is_int else "number"}
+    if isinstance(t, EnumT):
+        return {"type": "string", "enum": list(t.values)}
+    if isinstance(t, ListT):
+        return {"type": "array", "items": json_schema(t.item)}
+    if isinstance(t, RecordT):
+        return {"type": "object", "properties": {k: json_schema(v) for k, v in t.fields}}
+    return {"type": "string"}
+
+
+def value_matches(t: Type, value) -> bool:
+    """Whether a Python value (from YAML or an evaluation) is of type `t`."""
+    if isinstance(t, BoolT):
+        return isinstance(value, bool)
+    if isinstance(t, NumT):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        return not t.is_int or float(value).is_integer()
+    if isinstance(t, EnumT):
+        return isinstance(value, str) and value in t.values
+    if isinstance(t, TextT):
+        return isinstance(value, str)
+    if isinstance(t, ListT):
+        return isinstance(value, (list, tuple)) and all(value_matches(t.item, v) for v in value)
+    if isinstance(t, RecordT):
+        return isinstance(value, dict) and all(k in value and value_matches(ft, value[k]) for k, ft in t.fields)
+    return True

@@ -1,0 +1,1 @@
+"""medgym: a gymnasium for medical AI agents, compiled from declarative specs."""

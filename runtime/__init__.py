@@ -1,0 +1,1 @@
+"""medgym.runtime"""
