@@ -82,6 +82,8 @@ class Checker:
         if not isinstance(t, RecordT):
             raise self.fail(node, f"'{_show(node.obj)}' is {t.describe()}, which has no field '{node.name}'")
         ft = t.field(node.name)
+        if ft is not None and t.name.startswith("result:"):
+            ft = ANY  # a tool result: the field name is checked, the value may be missing at run time
         if ft is None:
             where = _show(node.obj)
             raise self.fail(node, f"unknown field '{where}.{node.name}'",
@@ -143,7 +145,10 @@ class Checker:
             for side, t in ((node.left, lt), (node.right, rt)):
                 if not isinstance(t, (NumT, AnyT)):
                     raise self.fail(side, f"'{node.op}' compares numbers, but '{_show(side)}' is {t.describe()}")
-        right = self.coerce(right, rt, lt, node.right, f"'{node.op}'") if not isinstance(lt, AnyT) else right
+        if isinstance(lt, AnyT) or isinstance(rt, AnyT):
+            # known only at run time (a tool result): the generated code compares without raising on None
+            return replace(node, op="?" + node.op, left=left, right=right), BOOL
+        right = self.coerce(right, rt, lt, node.right, f"'{node.op}'")
         return replace(node, left=left, right=right), BOOL
 
     def _membership(self, node: n.Compare):
@@ -256,7 +261,10 @@ class Checker:
         if node.kwargs and node.func != "called":
             raise self.fail(node, f"{node.func}() takes no keyword arguments")
         result = {"called": BOOL, "calls": INT, "observed": BOOL}.get(node.func)
-        return replace(node, kwargs=kwargs), result or self.scope.tool_outputs.get(target, ANY)
+        if result is None:
+            output = self.scope.tool_outputs.get(target)
+            result = RecordT(f"result:{target}", output.fields) if output is not None else ANY
+        return replace(node, kwargs=kwargs), result
 
     # ---------------------------------------------------------------- helpers
     def arity(self, node: n.Call, count: int):

@@ -56,7 +56,8 @@ class SpecErrors(Exception):
     """Several diagnostics at once, sorted by position (the compiler reports all it finds)."""
 
     def __init__(self, errors: list[SpecError]):
-        self.errors = sorted(errors, key=lambda e: e.pos)
+        unique = {(e.pos, e.message): e for e in errors}  # a rule checked per scenario reports once
+        self.errors = sorted(unique.values(), key=lambda e: e.pos)
         super().__init__("\n".join(str(e) for e in self.errors))
 
     def __reduce__(self):

@@ -252,7 +252,8 @@ def _literal(node):
 
 def _syntax_error(exc: UnexpectedInput, text: str, origin: Position) -> SpecError:
     line, col = exc.line, exc.column
-    if isinstance(exc, UnexpectedEOF) or line is None or line < 0:
+    at_end = isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
+    if isinstance(exc, UnexpectedEOF) or at_end or line is None or line < 0:
         lines = text.splitlines() or [""]
         line, col = len(lines), len(lines[-1]) + 1
     if isinstance(exc, UnexpectedToken):

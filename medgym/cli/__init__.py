@@ -11,7 +11,9 @@ import sys
 import typer
 
 from medgym.cli._app import app, abort, console_err  # noqa: F401  (re-exported for subcommand modules)
-from medgym.cli import kb as _kb  # noqa: F401  (registers `medgym kb ...`)
+from medgym.cli import compile as _compile  # noqa: F401,E402  (each import registers its commands)
+from medgym.cli import inspect as _inspect  # noqa: F401,E402
+from medgym.cli import kb as _kb  # noqa: F401,E402
 
 
 def main() -> None:

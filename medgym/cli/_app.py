@@ -18,5 +18,5 @@ console_err = Console(stderr=True)
 
 def abort(message: str, code: int = 2) -> NoReturn:
     """Print one red line to stderr and exit: 1 = checks failed, 2 = usage or input error."""
-    console_err.print(f"[red]error:[/] {message}", highlight=False)
+    console_err.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)

@@ -1,0 +1,78 @@
+"""Domains: the record, the tools and the domain-wide rules, checked together into a DomainContext."""
+from __future__ import annotations
+
+from medgym.compiler.families import DomainContext, episode_scope, predicate
+from medgym.compiler.load import DomainFiles
+from medgym.compiler.records import build_record, field_summary
+from medgym.compiler.tools import answer_type, compile_tool
+from medgym.dsl.checker import Scope
+from medgym.dsl.errors import Position, SpecError
+from medgym.dsl.types import ANY
+
+ENV_SUFFIX = "-v0"
+
+
+def env_id(domain: str) -> str:
+    return f"medgym/{class_stem(domain)}{ENV_SUFFIX}"
+
+
+def class_stem(domain: str) -> str:
+    return "".join(part.capitalize() for part in domain.split("_"))
+
+
+def build_context(name: str, files: DomainFiles, instruments: dict, tables: dict, errors: list[SpecError]):
+    """Check the domain's record and tools; None when they have errors (families are then skipped)."""
+    before = len(errors)
+    if files.domain is None or files.record is None:
+        return None
+    domain = files.domain.model
+    if domain.name != name:
+        errors.append(SpecError(f"domain.yaml says name '{domain.name}' but the folder is '{name}'", files.domain.marks.at(("name",))))
+    weights = domain.reward
+    total = weights.accuracy + weights.process + weights.safety + weights.format + weights.coherence
+    if abs(total - 1.0) > 1e-6:
+        errors.append(SpecError(f"reward weights (without assertion) must sum to 1, not {total:g}", files.domain.marks.at(("reward",))))
+    record = build_record(files.record, errors)
+    if record is None:
+        return None
+    signatures = {k: v.signature for k, v in instruments.items()}
+    tools: dict[str, dict] = {}
+    for loaded in files.tools:
+        compiled = compile_tool(loaded, record, instruments, tables, errors)
+        if compiled is None:
+            continue
+        if compiled["name"] in tools:
+            errors.append(SpecError(f"tool '{compiled['name']}' is declared twice", loaded.marks.at(("name",))))
+        tools[compiled["name"]] = compiled
+    submits = [t for t in tools.values() if t["kind"] == "submit"]
+    if len(submits) != 1 and len(errors) == before:
+        errors.append(SpecError(f"a domain needs exactly one submit tool, found {len(submits)}", Position(str(files.folder / "tools.yaml"))))
+    if len(errors) > before:
+        return None
+    return DomainContext(name, record, tools, signatures, submits[0], answer_type(submits[0]), set(domain.history_topics))
+
+
+def domain_rules(files: DomainFiles, ctx: DomainContext, errors: list[SpecError]) -> tuple[dict[str, str], list[dict]]:
+    """Generated predicates (name -> def) and rule data for the domain-wide safety rules."""
+    scope = episode_scope(ctx, Scope({"case": ctx.record.type, "truth": ANY}, dict(ctx.instruments)))
+    code, rules = {}, []
+    for index, rule in enumerate(files.domain.model.safety):
+        name = f"{ctx.name}__{rule.id}"
+        made = predicate(name, rule.when, files.domain.marks, ("safety", index, "when"), scope, errors)
+        if made:
+            code[name] = made[0]
+            rules.append({"id": rule.id, "severity": rule.severity.value, "category": rule.category,
+                          "message": rule.message, "predicate": name, "needs_answer": made[1]})
+    return code, rules
+
+
+def domain_json(files: DomainFiles, ctx: DomainContext, rules: list[dict]) -> dict:
+    domain = files.domain.model
+    return {
+        "name": ctx.name, "env_id": env_id(ctx.name), "class_name": f"{class_stem(ctx.name)}Env", "version": domain.version,
+        "title": domain.title, "card": domain.card.model_dump(), "policy": files.policy, "max_turns": domain.max_turns,
+        "reward": domain.reward.model_dump(), "entity": ctx.record.entity,
+        "history_topics": {k: v.model_dump() for k, v in domain.history_topics.items()},
+        "hints": domain.hints.model_dump(), "fields": field_summary(ctx.record), "safety": rules,
+        "submit_tool": ctx.submit["name"], "tools": list(ctx.tools.values()),
+    }

@@ -1,0 +1,141 @@
+"""Spec values: literals, `=expressions` and distributions, parsed and typed at their YAML positions."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from medgym.dsl import nodes as n
+from medgym.dsl.checker import Scope, check
+from medgym.dsl.errors import Position, SpecError
+from medgym.dsl.parser import parse_expression
+from medgym.dsl.types import BOOL, INT, NUMBER, TEXT, EnumT, ListT, NumT, Type, value_matches
+
+DISTRIBUTIONS = {"normal": 2, "lognormal": 2, "uniform": 2, "int": 2, "choice": None, "bernoulli": 1}
+MODIFIERS = {"clip", "round"}
+
+
+@dataclass
+class Source:
+    """Where one value comes from: a literal, an expression or a distribution, with its position."""
+
+    kind: str  # literal | expr | dist
+    raw: object
+    pos: Position
+    expr: n.Expr | None = None  # parsed (untyped) expression for kind == expr
+    origin: Position | None = None  # where the expression text starts (after the `=`)
+    dist: str | None = None
+    params: tuple = ()  # distribution parameters: (node, origin) pairs; choice: (values, weights)
+    clip: tuple | None = None
+    round: int | None = None
+
+
+def is_expression(value) -> bool:
+    return isinstance(value, str) and value.startswith("=")
+
+
+def is_distribution(value) -> bool:
+    return isinstance(value, dict) and len(set(value) & set(DISTRIBUTIONS)) == 1 and set(value) <= set(DISTRIBUTIONS) | MODIFIERS
+
+
+def parse_source(value, marks, loc: tuple) -> Source:
+    pos = marks.at(loc)
+    if is_expression(value):
+        origin = expression_origin(marks, loc)
+        return Source("expr", value, pos, expr=parse_expression(value[1:], origin), origin=origin)
+    if is_distribution(value):
+        return _distribution(value, marks, loc)
+    if isinstance(value, dict):
+        raise SpecError("a mapping here must be a distribution: one of " + ", ".join(DISTRIBUTIONS)
+                        + " (with optional clip/round)", pos)
+    return Source("literal", value, pos)
+
+
+def _distribution(value: dict, marks, loc) -> Source:
+    kind = next(k for k in value if k in DISTRIBUTIONS)
+    raw = value[kind]
+    pos = marks.at(loc + (kind,))
+    if kind == "choice":
+        if isinstance(raw, dict):
+            params = (tuple(raw), tuple(raw.values()))
+            if not all(isinstance(w, (int, float)) and w >= 0 for w in params[1]) or not any(params[1]):
+                raise SpecError("choice weights must be non-negative numbers, not all zero", pos)
+        elif isinstance(raw, list) and raw:
+            params = (tuple(_freeze(v) for v in raw), None)
+        else:
+            raise SpecError("choice needs a non-empty list of values or a mapping value -> weight", pos)
+    else:
+        arity = DISTRIBUTIONS[kind]
+        items = raw if isinstance(raw, list) else [raw]
+        if len(items) != arity:
+            raise SpecError(f"{kind} takes {arity} parameter{'s' if arity > 1 else ''}", pos)
+        params = tuple(_param(v, marks, loc + (kind, i) if isinstance(raw, list) else loc + (kind,))
+                       for i, v in enumerate(items))
+    clip = value.get("clip")
+    if clip is not None and (not isinstance(clip, list) or len(clip) != 2 or clip[0] > clip[1]):
+        raise SpecError("clip is [low, high]", marks.at(loc + ("clip",)))
+    return Source("dist", value, pos, dist=kind, params=params, clip=tuple(clip) if clip else None,
+                  round=value.get("round"))
+
+
+def _freeze(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+def expression_origin(marks, loc) -> Position:
+    """Where the text after the `=` of an expression scalar starts."""
+    origin = marks.expression_origin(loc)
+    return Position(origin.path, origin.line, origin.col + 1)
+
+
+def _param(value, marks, loc):
+    if is_expression(value):
+        origin = expression_origin(marks, loc)
+        return parse_expression(value[1:], origin), origin
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SpecError("distribution parameters are numbers or =expressions", marks.at(loc))
+    return n.Num(value, None, isinstance(value, int)), marks.at(loc)
+
+
+def literal_type(value) -> Type:
+    if isinstance(value, bool):
+        return BOOL
+    if isinstance(value, int):
+        return INT
+    if isinstance(value, float):
+        return NUMBER
+    if isinstance(value, (list, tuple)):
+        return ListT(literal_type(value[0]) if value else TEXT)
+    return TEXT
+
+
+def source_type(source: Source, scope: Scope) -> tuple[Type, object]:
+    """The type of a value source, and its typed payload (a typed expression or typed parameters)."""
+    if source.kind == "literal":
+        return literal_type(source.raw), None
+    if source.kind == "expr":
+        typed, t = check(source.expr, scope, source.origin)
+        return t, typed
+    if source.dist == "choice":
+        values = source.params[0]
+        if all(isinstance(v, str) for v in values):
+            return EnumT(tuple(dict.fromkeys(values))), None
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            return (INT if all(isinstance(v, int) for v in values) else NUMBER), None
+        return literal_type(values[0]), None
+    typed = []
+    for node, origin in source.params:
+        expr, t = check(node, scope, origin)
+        if not isinstance(t, NumT):
+            raise SpecError(f"{source.dist} parameters must be numbers, not {t.describe()}", origin)
+        typed.append(expr)
+    kind = {"int": INT, "bernoulli": BOOL}.get(source.dist, NUMBER)
+    return kind, tuple(typed)
+
+
+def literal_fits(t: Type, value) -> bool:
+    if isinstance(t, NumT) and isinstance(value, int) and not isinstance(value, bool) and not t.is_int:
+        return True
+    if isinstance(t, ListT) and isinstance(value, (list, tuple)):
+        return all(literal_fits(t.item, v) for v in value)
+    if isinstance(t, (EnumT,)) and isinstance(value, str):
+        return value in t.values
+    return value_matches(t, value)

@@ -1,0 +1,231 @@
+"""Phase 1, load: find the spec files, parse YAML and `.score` files, validate each against its model.
+
+Every problem becomes a located `SpecError`; loading goes on after an error so one run reports them all.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from medgym.dsl import models as m
+from medgym.dsl import nodes
+from medgym.dsl.errors import Position, SpecError
+from medgym.dsl.parser import parse_score_file
+from medgym.dsl.yamlpos import Marks, load_yaml
+
+
+@dataclass
+class Loaded:
+    """A validated spec model with the positions of its YAML nodes."""
+
+    model: object
+    marks: Marks
+
+
+@dataclass
+class DomainFiles:
+    folder: Path
+    domain: Loaded | None = None
+    record: Loaded | None = None
+    tools: list[Loaded] = field(default_factory=list)  # one Loaded per tool, marks rooted at the list item
+    tables: list[Loaded] = field(default_factory=list)
+    families: list[Loaded] = field(default_factory=list)
+    policy: str = ""
+
+
+@dataclass
+class SpecTree:
+    root: Path
+    project: Loaded | None = None
+    instruments: list[nodes.Instrument] = field(default_factory=list)
+    tables: list[Loaded] = field(default_factory=list)
+    domains: dict[str, DomainFiles] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+    errors: list[SpecError] = field(default_factory=list)
+
+    def content_hash(self) -> str:
+        digest = hashlib.sha256()
+        for path in sorted(self.files):
+            digest.update(str(path.relative_to(self.root)).encode())
+            digest.update(path.read_bytes())
+        return digest.hexdigest()
+
+
+def spec_files(root: Path) -> list[Path]:
+    """Every file that belongs to the specs (what the content hash covers)."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".yaml", ".yml", ".score", ".md")
+                  and not any(part.startswith(".") for part in p.relative_to(root).parts))
+
+
+def load_tree(root: Path | str) -> SpecTree:
+    root = Path(root)
+    tree = SpecTree(root)
+    if not root.is_dir():
+        tree.errors.append(SpecError("no such spec directory", Position(str(root))))
+        return tree
+    tree.files = spec_files(root)
+    manifest = root / "medgym.yaml"
+    if manifest.exists():
+        tree.project = _load_model(manifest, m.ProjectManifest, tree.errors)
+    else:
+        tree.errors.append(SpecError("missing project manifest medgym.yaml", Position(str(manifest))))
+    for path in sorted((root / "instruments").glob("*.score")):
+        try:
+            tree.instruments.extend(parse_score_file(path))
+        except SpecError as exc:
+            tree.errors.append(exc)
+    tree.tables = [t for t in (_load_model(p, m.Table, tree.errors) for p in _yamls(root / "tables")) if t]
+    for folder in sorted(p for p in (root / "domains").glob("*") if p.is_dir()):
+        tree.domains[folder.name] = _load_domain(folder, tree.errors)
+    return tree
+
+
+def _yamls(folder: Path) -> list[Path]:
+    return sorted(list(folder.glob("*.yaml")) + list(folder.glob("*.yml"))) if folder.is_dir() else []
+
+
+def _load_domain(folder: Path, errors: list[SpecError]) -> DomainFiles:
+    files = DomainFiles(folder)
+    files.domain = _require(folder / "domain.yaml", m.Domain, errors)
+    files.record = _require(folder / "record.yaml", m.RecordSchema, errors)
+    files.tools = _load_tools(folder / "tools.yaml", errors)
+    files.tables = [t for t in (_load_model(p, m.Table, errors) for p in _yamls(folder / "tables")) if t]
+    families = [_load_model(p, m.TaskFamily, errors) for p in _yamls(folder / "tasks")]
+    families += [_load_model(p, m.StaticCase, errors) for p in _yamls(folder / "cases")]
+    files.families = [f for f in families if f]
+    if files.domain:
+        policy = folder / files.domain.model.policy
+        if policy.is_file():
+            files.policy = policy.read_text(encoding="utf-8").strip()
+        else:
+            errors.append(SpecError(f"policy file '{files.domain.model.policy}' not found",
+                                    files.domain.marks.at(("policy",))))
+    return files
+
+
+def _require(path: Path, model, errors) -> Loaded | None:
+    if not path.exists():
+        errors.append(SpecError(f"missing {path.name}", Position(str(path))))
+        return None
+    return _load_model(path, model, errors)
+
+
+def _load_tools(path: Path, errors: list[SpecError]) -> list[Loaded]:
+    if not path.exists():
+        errors.append(SpecError("missing tools.yaml", Position(str(path))))
+        return []
+    data, marks = _load_data(path, errors)
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        errors.append(SpecError("tools.yaml must be a list of tools", marks.at(())))
+        return []
+    out = []
+    for index, item in enumerate(data):
+        tool = _validate(m.Tool, item, _Rooted(marks, (index,)), errors)
+        if tool is not None:
+            out.append(Loaded(tool, _Rooted(marks, (index,))))
+    return out
+
+
+class _Rooted(Marks):
+    """Marks of one item inside a larger document (a tool inside tools.yaml)."""
+
+    def __init__(self, marks: Marks, prefix: tuple):
+        super().__init__(marks.path, marks.values, marks.keys, marks.quoted)
+        self.prefix = prefix
+
+    def at(self, loc, key: bool = False) -> Position:
+        return super().at(self.prefix + tuple(loc), key)
+
+    def expression_origin(self, loc) -> Position:
+        return super().expression_origin(self.prefix + tuple(loc))
+
+
+def _load_data(path: Path, errors: list[SpecError]):
+    try:
+        return load_yaml(path)
+    except SpecError as exc:
+        errors.append(exc)
+        return None, Marks(str(path))
+
+
+def _load_model(path: Path, model, errors: list[SpecError]) -> Loaded | None:
+    data, marks = _load_data(path, errors)
+    if data is None:
+        if not errors or errors[-1].pos.path != str(path):
+            errors.append(SpecError("empty spec file", Position(str(path), 1, 1)))
+        return None
+    spec = _validate(model, data, marks, errors)
+    return Loaded(spec, marks) if spec is not None else None
+
+
+def _validate(model, data, marks: Marks, errors: list[SpecError]):
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        seen = set()
+        for err in exc.errors():
+            loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x in ("field", "group", "str", "list[str]")
+                                                       or _is_union_tag(x)))
+            message = _message(err, loc)
+            key = (loc, message)
+            if key in seen:
+                continue
+            seen.add(key)
+            is_extra = err["type"] == "extra_forbidden"
+            errors.append(SpecError(message, marks.at(loc, key=is_extra), _hint(err, loc, model)))
+        return None
+
+
+def _is_union_tag(x) -> bool:
+    return isinstance(x, str) and ("[" in x or x in ("Requirement", "AccuracyField", "literal['exact','numeric','set_f1','token_f1','option']"))
+
+
+def _message(err: dict, loc: tuple) -> str:
+    where = ".".join(str(x) for x in loc) or "document"
+    if err["type"] == "extra_forbidden":
+        return f"unknown field '{loc[-1]}'"
+    if err["type"] == "missing":
+        return f"missing required field '{loc[-1]}'"
+    return f"{where}: {err['msg']}"
+
+
+def _hint(err: dict, loc: tuple, model) -> str:
+    if err["type"] != "extra_forbidden" or not loc:
+        return ""
+    from medgym.dsl.errors import did_you_mean
+
+    allowed = _allowed_fields(model, loc[:-1])
+    return did_you_mean(str(loc[-1]), allowed) if allowed else ""
+
+
+def _allowed_fields(model, loc: tuple) -> list[str]:
+    """Field names (with aliases) of the model reached by following `loc` through nested models."""
+    import typing
+
+    current = model
+    for part in loc:
+        if isinstance(part, int) or current is None:
+            continue
+        info = current.model_fields.get(part) if hasattr(current, "model_fields") else None
+        if info is not None:  # otherwise `part` is a key of a dict-valued field: stay on the item model
+            current = _model_in(info.annotation)
+    if current is None or not hasattr(current, "model_fields"):
+        return []
+    return [info.alias or name for name, info in current.model_fields.items()]
+
+
+def _model_in(annotation):
+    import typing
+
+    if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,283 @@
+"""The compiler's phases, end to end: load -> check -> generate -> materialise -> (gate) -> write.
+
+`compile_specs` writes a complete build directory atomically (a staging directory swapped in at the end)
+and reuses the previous build when the specs' content hash is unchanged.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from medgym.compiler import codegen
+from medgym.compiler.domain import build_context, domain_json, domain_rules, env_id
+from medgym.compiler.families import compile_family
+from medgym.compiler.instruments import bands_tuple, check_instrument, function_body, input_spec
+from medgym.compiler.load import SpecTree, load_tree
+from medgym.compiler.materialize import dumps, materialize
+from medgym.compiler.records import parse_field_type
+from medgym.compiler.tools import openai_tool
+from medgym.dsl.errors import Position, SpecError, SpecErrors, did_you_mean
+from medgym.dsl.types import value_matches
+
+FORMAT_VERSION = 1
+MAX_PYTHON_TOOL_SHARE = 0.10
+Gate = Callable[[Path], list[SpecError]]
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("medgym")
+    except Exception:  # running from a source tree without metadata
+        return "0+unknown"
+
+
+@dataclass
+class BuildResult:
+    out: Path
+    manifest: dict
+    cached: bool = False
+    seconds: float = 0.0
+    stages: dict = field(default_factory=dict)
+
+
+def compile_specs(specs: Path | str, out: Path | str, *, force: bool = False, gate: Gate | None = None) -> BuildResult:
+    """Compile `specs` into `out`; raise SpecErrors listing every problem found."""
+    started = time.perf_counter()
+    specs, out = Path(specs), Path(out)
+    tree = load_tree(specs)
+    spec_hash = tree.content_hash() if tree.files else ""
+    if not force and not tree.errors:
+        cached = _cached_manifest(out, spec_hash)
+        if cached is not None:
+            return BuildResult(out, cached, True, time.perf_counter() - started)
+    if tree.errors:
+        raise SpecErrors(tree.errors)
+    staging = out.parent / f".{out.name}.staging-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        manifest = _build(tree, spec_hash, staging)
+        if gate is not None:
+            problems = gate(staging)
+            if problems:
+                raise SpecErrors(problems)
+        _swap(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return BuildResult(out, manifest, False, time.perf_counter() - started)
+
+
+def check_specs(specs: Path | str, gate: Gate | None = None) -> list[SpecError]:
+    """Everything `compile` checks, writing nothing that survives (for `medgym validate` and pre-commit)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="medgym-validate-") as tmp:
+        try:
+            compile_specs(specs, Path(tmp) / "build", force=True, gate=gate)
+        except SpecErrors as exc:
+            return exc.errors
+    return []
+
+
+
+def _cached_manifest(out: Path, spec_hash: str) -> dict | None:
+    try:
+        manifest = json.loads((out / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return None
+    same = manifest.get("spec_hash") == spec_hash and manifest.get("format_version") == FORMAT_VERSION \
+        and manifest.get("medgym_version") == _version()
+    return manifest if same else None
+
+
+def _swap(staging: Path, out: Path):
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    if out.exists():
+        out.rename(old)
+    staging.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- the build
+def _build(tree: SpecTree, spec_hash: str, out: Path) -> dict:
+    errors: list[SpecError] = []
+    files = [str(p.relative_to(tree.root)) for p in tree.files]
+    header = {"version": _version(), "spec_hash": spec_hash}
+    instruments = _instruments(tree, errors)
+    tables = _tables(tree, errors)
+    if errors:
+        raise SpecErrors(errors)
+    _write(out / "instruments.py", codegen.render(
+        "instruments.py.j2", instruments=[_instrument_context(c) for c in instruments.values()],
+        files=[f for f in files if f.endswith(".score")], **header))
+    ins_module = codegen.load_module("medgym_build_instruments", (out / "instruments.py").read_text(), str(out / "instruments.py"))
+    _check_examples(instruments, ins_module, errors)
+    _write(out / "instruments.json", json.dumps({n: _instrument_meta(c) for n, c in instruments.items()}, indent=1))
+    _write(out / "tables.json", json.dumps({n: t.model_dump() for n, t in tables.items()}, indent=1, ensure_ascii=False))
+    manifest = {"format_version": FORMAT_VERSION, "medgym_version": header["version"], "spec_hash": spec_hash,
+                "counts": {"domains": 0, "tools": 0, "instruments": len(instruments), "tasks": 0}, "domains": {}}
+    total_tools = python_tools = 0
+    for name, domain_files in tree.domains.items():
+        summary = _domain(name, domain_files, instruments, tables, files, header, out, errors)
+        if summary is None:
+            continue
+        manifest["domains"][name] = summary
+        manifest["counts"]["domains"] += 1
+        manifest["counts"]["tools"] += summary["tools"]
+        manifest["counts"]["tasks"] += summary["tasks"]
+        total_tools += summary["tools"]
+        python_tools += summary.pop("python_tools")
+    if total_tools and python_tools / total_tools > MAX_PYTHON_TOOL_SHARE:
+        errors.append(SpecError(f"{python_tools} of {total_tools} tools use the python escape hatch; at most "
+                                f"{MAX_PYTHON_TOOL_SHARE:.0%} may", Position(str(tree.root / "domains"))))
+    if errors:
+        raise SpecErrors(errors)
+    _write(out / "manifest.json", json.dumps(manifest, indent=1))
+    return manifest
+
+
+def _write(path: Path, text: str):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+
+
+def _instruments(tree: SpecTree, errors) -> dict:
+    checked: dict = {}
+    for decl in tree.instruments:
+        if decl.name in checked:
+            errors.append(SpecError(f"instrument '{decl.name}' is defined twice", Position(decl.path, decl.line, decl.col)))
+            continue
+        result = check_instrument(decl, {k: v.signature for k, v in checked.items()}, errors)
+        if result is not None:
+            checked[decl.name] = result
+    return checked
+
+
+def _instrument_context(checked) -> dict:
+    return {"name": checked.name, "decl": checked.decl, "input_spec": input_spec(checked),
+            "bands": bands_tuple(checked.decl), "body": function_body(checked)}
+
+
+def _instrument_meta(checked) -> dict:
+    decl = checked.decl
+    inputs = {}
+    for d in decl.inputs:
+        t = checked.input_types[d.name]
+        inputs[d.name] = {"type": t.describe(), "unit": getattr(t, "unit", None), "min": d.low, "max": d.high,
+                          "default": d.default if d.has_default else None, "required": not d.has_default,
+                          "description": d.description}
+    outputs = {k: {"type": t.describe(), "unit": getattr(t, "unit", None)} for k, t in checked.signature.output.fields}
+    return {"title": decl.title, "source": "; ".join(decl.sources), "file": decl.path, "inputs": inputs, "outputs": outputs,
+            "examples": [{"citation": e.citation, "given": dict(e.given), "expect": dict(e.expect), "within": e.within}
+                         for e in decl.examples]}
+
+
+def run_example(function, example) -> list[str]:
+    """The mismatches between an instrument's output and a worked example's expectation."""
+    try:
+        result = function(**dict(example.given))
+    except ValueError as exc:
+        return [str(exc)]
+    problems = []
+    for key, want in example.expect:
+        got = result.get(key)
+        if isinstance(want, (int, float)) and not isinstance(want, bool) and isinstance(got, (int, float)):
+            if abs(got - want) > example.within:
+                problems.append(f"{key} = {got}, expected {want}")
+        elif got != want:
+            problems.append(f"{key} = {got!r}, expected {want!r}")
+    return problems
+
+
+def _check_examples(instruments: dict, module, errors):
+    for name, checked in instruments.items():
+        for example in checked.decl.examples:
+            problems = run_example(getattr(module, name), example)
+            if problems:
+                errors.append(SpecError(f"worked example does not reproduce: {'; '.join(problems)}",
+                                        Position(checked.decl.path, example.line, example.col), example.citation))
+
+
+def _tables(tree: SpecTree, errors) -> dict:
+    out = {}
+    loaded = list(tree.tables) + [t for d in tree.domains.values() for t in d.tables]
+    for item in loaded:
+        table, marks = item.model, item.marks
+        if table.name in out:
+            errors.append(SpecError(f"table '{table.name}' is defined twice", marks.at(("name",))))
+            continue
+        types = {}
+        for column, text in table.columns.items():
+            try:
+                types[column] = parse_field_type(text, marks.at(("columns", column)))
+            except SpecError as exc:
+                errors.append(exc)
+        if table.key not in table.columns:
+            errors.append(SpecError(f"key '{table.key}' is not a column", marks.at(("key",)), did_you_mean(table.key, table.columns)))
+        keys = set()
+        for index, row in enumerate(table.rows):
+            for column, value in row.items():
+                if column not in types:
+                    errors.append(SpecError(f"unknown column '{column}'", marks.at(("rows", index, column), key=True),
+                                            did_you_mean(column, types)))
+                elif not value_matches(types[column], value) and not (isinstance(value, int) and types[column].describe().startswith("number")):
+                    errors.append(SpecError(f"{column} = {value!r} is not {types[column].describe()}", marks.at(("rows", index, column))))
+            missing = [c for c in types if c not in row]
+            if missing:
+                errors.append(SpecError(f"row is missing {', '.join(missing)}", marks.at(("rows", index))))
+            key = str(row.get(table.key, "")).lower()
+            if key in keys:
+                errors.append(SpecError(f"duplicate key '{row.get(table.key)}'", marks.at(("rows", index, table.key))))
+            keys.add(key)
+        out[table.name] = table
+    return out
+
+
+def _domain(name, files, instruments, tables, spec_files, header, out: Path, errors) -> dict | None:
+    before = len(errors)
+    ctx = build_context(name, files, instruments, tables, errors)
+    if ctx is None:
+        return None
+    rule_code, rules = domain_rules(files, ctx, errors)
+    families = [f for f in (compile_family(loaded, ctx, errors) for loaded in files.families) if f is not None]
+    seen = set()
+    for fam in families:
+        if fam.name in seen:
+            errors.append(SpecError(f"family '{fam.name}' is defined twice", fam.marks.at(("family",))))
+        seen.add(fam.name)
+    if len(errors) > before:
+        return None
+    folder = out / name
+    generation = [block for fam in families for block in fam.code]
+    predicates = dict(rule_code)
+    for fam in families:
+        predicates.update(fam.predicates)
+    _write(folder / "generate.py", codegen.render("generate.py.j2", domain=name, code=generation, **header))
+    module = codegen.load_module(f"medgym_build_{name}_generate", (folder / "generate.py").read_text(), str(folder / "generate.py"))
+    tasks = []
+    for fam in families:
+        tasks.extend(materialize(fam, ctx, module, errors))
+    if len(errors) > before:
+        return None
+    compiled = domain_json(files, ctx, rules)
+    mine = [f for f in spec_files if f.startswith(f"domains/{name}/")]
+    _write(folder / "env.py", codegen.render("env.py.j2", domain=compiled, families=[f.name for f in families],
+                                             code=list(predicates.values()), predicates=list(predicates), files=mine, **header))
+    _write(folder / "domain.json", json.dumps(compiled, indent=1, ensure_ascii=False))
+    _write(folder / "tools.json", json.dumps([openai_tool(t) for t in ctx.tools.values()], indent=1, ensure_ascii=False))
+    splits = {"train": [], "val": [], "test": []}
+    for task in tasks:
+        splits[task["split"]].append(task)
+    for split, items in splits.items():
+        _write(folder / "tasks" / f"{split}.jsonl", "\n".join(dumps(t) for t in items))
+    used = {t["instrument"] for t in ctx.tools.values() if t["kind"] == "instrument"}
+    return {"env_id": env_id(name), "tools": len(ctx.tools), "instruments": len(used), "tasks": len(tasks),
+            "families": len(families), "splits": {k: len(v) for k, v in splits.items()},
+            "python_tools": sum(1 for t in ctx.tools.values() if t["kind"] == "python")}

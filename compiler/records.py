@@ -1,0 +1,81 @@
+"""Record schemas: the typed shape of a domain's case record, and an index of its fields by path."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from medgym.dsl import models as m
+from medgym.dsl.errors import Position, SpecError
+from medgym.dsl.parser import parse_type
+from medgym.dsl.types import TEXT, NumT, RecordT, Type, from_ref
+from medgym.dsl.yamlpos import Marks
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    path: str  # dotted, e.g. "vitals.hr"
+    type: Type
+    spec: m.RecordField
+    pos: Position
+
+
+@dataclass
+class Record:
+    entity: str
+    id_prefix: str
+    type: RecordT
+    fields: dict[str, FieldInfo]  # leaf fields by dotted path
+    groups: dict[str, list[str]]  # group path ("" = root) -> child names
+
+
+def parse_field_type(text: str, pos: Position) -> Type:
+    return from_ref(parse_type(text, pos), pos)
+
+
+def build_record(loaded, errors: list[SpecError]) -> Record | None:
+    schema: m.RecordSchema = loaded.model
+    marks: Marks = loaded.marks
+    fields: dict[str, FieldInfo] = {}
+    groups: dict[str, list[str]] = {}
+    if "id" in schema.fields:
+        errors.append(SpecError("'id' is generated for every case; do not declare it", marks.at(("fields", "id"), key=True)))
+    record_t = _group_type("case", schema.fields, ("fields",), "", marks, fields, groups, errors)
+    record_t = RecordT("case", (("id", TEXT),) + record_t.fields)
+    return Record(schema.entity, schema.id_prefix, record_t, fields, groups)
+
+
+def _group_type(name, children: dict, loc: tuple, prefix: str, marks: Marks, fields, groups, errors) -> RecordT:
+    members = []
+    groups[prefix] = list(children)
+    for key, node in children.items():
+        path = f"{prefix}.{key}" if prefix else key
+        here = loc + (key,)
+        if isinstance(node, m.RecordGroup):
+            members.append((key, _group_type(path, node.fields, here + ("fields",), path, marks, fields, groups, errors)))
+            continue
+        pos = marks.at(here + ("type",))
+        try:
+            t = parse_field_type(node.type, pos)
+        except SpecError as exc:
+            errors.append(exc)
+            continue
+        for bound in ("range", "reference", "critical"):
+            span = getattr(node, bound)
+            if span is not None and (not isinstance(t, NumT) or span[0] > span[1]):
+                errors.append(SpecError(f"'{bound}' needs a number field and low <= high", marks.at(here + (bound,))))
+        fields[path] = FieldInfo(path, t, node, marks.at(here))
+        members.append((key, t))
+    return RecordT(name, tuple(members))
+
+
+def field_summary(record: Record) -> dict:
+    """What the runtime needs for flags: unit, reference and critical ranges by dotted path."""
+    out = {}
+    for path, info in record.fields.items():
+        entry = {"type": info.type.describe()}
+        if isinstance(info.type, NumT) and info.type.unit:
+            entry["unit"] = info.type.unit
+        for bound in ("reference", "critical"):
+            if getattr(info.spec, bound) is not None:
+                entry[bound] = list(getattr(info.spec, bound))
+        out[path] = entry
+    return out

@@ -1,0 +1,302 @@
+"""Pydantic models of every YAML spec kind. Their JSON Schemas (`medgym schema`) serve editors and pre-commit.
+
+Values that may be expressions are plain strings here (an `=` prefix marks an expression); the checker
+parses and types them later, with positions from the YAML side table.
+"""
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+
+NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN, description="snake_case identifier")]
+Value = Any  # a literal, a `=expression` string, or a distribution mapping
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Severity(str, Enum):
+    """How bad a safety violation is: minor 0.25, moderate 0.5, major 0.75, critical 1.0 (and caps the composite at 0.1)."""
+
+    minor = "minor"
+    moderate = "moderate"
+    major = "major"
+    critical = "critical"
+
+
+class ToolKind(str, Enum):
+    """Where a tool's answer comes from.
+
+    lookup: the case record; action: changes state (orders, activations) on a simulated clock; instrument: a
+    scoring instrument over the arguments; table: a reference table row; simulator: the patient, from the
+    case's disclosure rules; kb_search: the knowledge base; submit: ends the episode with the answer;
+    python: an escape hatch calling `module:function` (at most 10% of shipped tools).
+    """
+
+    lookup = "lookup"
+    action = "action"
+    instrument = "instrument"
+    table = "table"
+    simulator = "simulator"
+    kb_search = "kb_search"
+    submit = "submit"
+    python = "python"
+
+
+class ProjectManifest(Spec):
+    """`specs/medgym.yaml`: the project manifest."""
+
+    name: str = Field(description="project name")
+    format_version: Literal[1] = Field(1, description="spec format version this project is written in")
+    description: str = ""
+
+
+# ---------------------------------------------------------------- record schema
+class RecordField(Spec):
+    type: str = Field(description="a type: bool, int [unit], number [unit], text, enum(a, b), list[T]")
+    description: str = ""
+    normal: Value | None = Field(None, description="healthy default: a distribution, a literal or an =expression")
+    round: int | None = Field(None, ge=0, le=6, description="decimals kept when sampling")
+    range: tuple[float, float] | None = Field(None, description="physiological limits; a generated value outside is an error")
+    reference: tuple[float, float] | None = Field(None, description="reference interval used for high/low flags")
+    critical: tuple[float, float] | None = Field(None, description="critical limits used for critical flags")
+    source: str = Field("", description="provenance of the reference interval")
+
+
+class RecordGroup(Spec):
+    description: str = ""
+    fields: dict[str, "RecordNode"]
+
+
+def _node_kind(value: Any) -> str:
+    return "group" if isinstance(value, dict) and "fields" in value else "field"
+
+
+RecordNode = Annotated[Union[Annotated[RecordField, Tag("field")], Annotated[RecordGroup, Tag("group")]],
+                       Discriminator(_node_kind)]
+RecordGroup.model_rebuild()
+
+
+class RecordSchema(Spec):
+    """`domains/<d>/record.yaml`: the shape of a case record."""
+
+    entity: Name = Field(description="what a case is about, e.g. patient")
+    id_prefix: str = Field("ID", pattern=r"^[A-Z]{1,6}$", description="prefix of generated case ids")
+    description: str = ""
+    fields: dict[str, RecordNode]
+
+
+# ---------------------------------------------------------------- rubric
+class SafetyRule(Spec):
+    id: Name
+    when: str = Field(description="expression over the episode; true means the rule is violated")
+    severity: Severity
+    category: Name
+    message: str = ""
+
+
+class Requirement(Spec):
+    tool: Name
+    args: dict[str, Value] = Field(default_factory=dict)
+
+
+class Process(Spec):
+    require: list[Union[Name, Requirement]] = Field(default_factory=list)
+    before_answer: list[Name] = Field(default_factory=list)
+    order: list[tuple[Name, Name]] = Field(default_factory=list)
+    max_calls: int | None = Field(None, ge=1)
+
+
+class AccuracyField(Spec):
+    match: Literal["exact", "numeric", "set_f1", "token_f1", "option"] = "exact"
+    tolerance: float = Field(0.0, ge=0)
+    rel_tolerance: float = Field(0.0, ge=0)
+    weight: float = Field(1.0, gt=0)
+
+
+class CoherenceCheck(Spec):
+    id: Name
+    when: str | None = None
+    check: str
+
+
+class Assertion(Spec):
+    id: Name
+    check: str
+
+
+class Rubric(Spec):
+    accuracy: dict[str, Union[Literal["exact", "numeric", "set_f1", "token_f1", "option"], AccuracyField]]
+    process: Process = Field(default_factory=Process)
+    safety: list[SafetyRule] = Field(default_factory=list)
+    coherence: list[CoherenceCheck] = Field(default_factory=list)
+    assertions: list[Assertion] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------- domain and tools
+class Card(Spec):
+    description: str
+    task: str = ""
+    episode_end: str = ""
+    notes: str = ""
+
+
+class Topic(Spec):
+    ask: list[str] = Field(min_length=1, description="words in a question that select this topic")
+    description: str = ""
+
+
+class Hints(Spec):
+    reinforcing: list[str] = Field(default_factory=list)
+    corrective: list[str] = Field(default_factory=list)
+
+
+class RewardWeights(Spec):
+    accuracy: float = Field(0.25, ge=0)
+    process: float = Field(0.20, ge=0)
+    safety: float = Field(0.20, ge=0)
+    format: float = Field(0.10, ge=0)
+    coherence: float = Field(0.10, ge=0)
+    assertion: float = Field(0.15, ge=0, description="used only by tasks that declare assertions")
+
+
+class Domain(Spec):
+    """`domains/<d>/domain.yaml`: the domain card and its settings."""
+
+    name: Name
+    version: int = Field(0, ge=0)
+    title: str
+    card: Card
+    policy: str = Field("policy.md", description="the policy file, relative to the domain folder")
+    max_turns: int = Field(12, ge=1, le=100)
+    reward: RewardWeights = Field(default_factory=RewardWeights)
+    history_topics: dict[Name, Topic] = Field(default_factory=dict)
+    hints: Hints = Field(default_factory=Hints)
+    safety: list[SafetyRule] = Field(default_factory=list)
+
+
+class ToolParam(Spec):
+    type: str
+    description: str = ""
+    ref: Name | None = Field(None, description="the param is the id of this entity")
+    enum_from: str | None = Field(None, description="a record group whose field names are the allowed values")
+    min: float | None = None
+    max: float | None = None
+    min_items: int | None = Field(None, ge=0)
+    max_items: int | None = Field(None, ge=1)
+    max_length: int | None = Field(None, ge=1)
+    default: Any = None
+
+
+class Tool(Spec):
+    """One tool of a domain (an item of `tools.yaml`)."""
+
+    name: Name
+    description: str = Field(min_length=1)
+    kind: ToolKind
+    params: dict[Name, ToolParam] = Field(default_factory=dict)
+    minutes: float = Field(0, ge=0, description="simulated minutes the call takes")
+    static: bool = Field(False, description="the tool reads no case data (a protocol text, a catalogue)")
+    from_: str | None = Field(None, alias="from", description="lookup: the record path it reads")
+    select: Name | None = Field(None, description="lookup/action: the param naming sub-fields")
+    revealed_only: bool = False
+    flags: bool = False
+    reveals: str | None = None
+    instrument: Name | None = None
+    table: Name | None = None
+    key_param: Name | None = None
+    question_param: Name | None = None
+    op: Literal["search", "read"] | None = None
+    function: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+# ---------------------------------------------------------------- tasks
+class Scenario(Spec):
+    weight: float = Field(1.0, gt=0)
+    description: str = ""
+    let: dict[Name, Value] = Field(default_factory=dict)
+    case: dict[str, Value] = Field(default_factory=dict)
+    history: dict[Name, Union[str, list[str]]] = Field(default_factory=dict)
+    truth: dict[Name, Value] = Field(default_factory=dict)
+
+
+class TaskFamily(Spec):
+    """`domains/<d>/tasks/*.yaml`: a procedural family of tasks."""
+
+    family: Name
+    version: int = Field(1, ge=1)
+    domain: Name
+    title: str
+    description: str = ""
+    count: int = Field(ge=1, le=100_000)
+    seed: int = 0
+    reference_threshold: float = Field(0.95, ge=0, le=1)
+    scenarios: dict[Name, Scenario] = Field(default_factory=dict)
+    let: dict[Name, Value] = Field(default_factory=dict)
+    case: dict[str, Value] = Field(default_factory=dict)
+    history: dict[Name, Union[str, list[str]]] = Field(default_factory=dict)
+    ticket: str
+    truth: dict[Name, Value]
+    reference: list[dict[Name, dict[str, Value]]] = Field(min_length=1)
+    rubric: Rubric
+
+    @field_validator("reference")
+    @classmethod
+    def _one_call_per_item(cls, value):
+        for item in value:
+            if len(item) != 1:
+                raise ValueError("each reference step is one tool: {tool_name: {arg: value}}")
+        return value
+
+
+class StaticCase(Spec):
+    """`domains/<d>/cases/*.yaml`: one hand-written case (no sampling)."""
+
+    family: Name
+    version: int = Field(1, ge=1)
+    domain: Name
+    title: str
+    description: str = ""
+    reference_threshold: float = Field(0.95, ge=0, le=1)
+    let: dict[Name, Value] = Field(default_factory=dict)
+    case: dict[str, Value]
+    history: dict[Name, Union[str, list[str]]] = Field(default_factory=dict)
+    ticket: str
+    truth: dict[Name, Value]
+    reference: list[dict[Name, dict[str, Value]]] = Field(min_length=1)
+    rubric: Rubric
+
+
+class Table(Spec):
+    """`tables/*.yaml`: a reference table with provenance."""
+
+    name: Name
+    description: str = ""
+    source: str = Field(min_length=3, description="where the numbers come from")
+    key: Name
+    columns: dict[Name, str]
+    rows: list[dict[str, Any]] = Field(min_length=1)
+
+
+SPEC_KINDS: dict[str, type[Spec]] = {
+    "project": ProjectManifest, "record": RecordSchema, "domain": Domain, "tool": Tool,
+    "task_family": TaskFamily, "static_case": StaticCase, "rubric": Rubric, "table": Table,
+}
+
+
+def json_schemas() -> dict[str, dict]:
+    """The JSON Schema (draft 2020-12) of every spec kind, for editors and pre-commit."""
+    out = {}
+    for kind, model in SPEC_KINDS.items():
+        schema = model.model_json_schema(by_alias=True)
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        schema["$id"] = f"https://medgym.dev/schema/v1/{kind}.json"
+        out[kind] = schema
+    tools = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "https://medgym.dev/schema/v1/tools.json",
+             "type": "array", "items": {"$ref": "#/$defs/Tool"}, "$defs": {**out["tool"].pop("$defs", {}), "Tool": out["tool"]}}
+    out["tools"] = tools
+    return out

@@ -1,0 +1,95 @@
+"""`medgym compile`, `medgym validate` and `medgym schema`: the compiler's commands."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from medgym.cli._app import abort, app, console_err
+
+
+def _report(errors) -> None:
+    for error in errors:
+        console_err.print(error.render(), highlight=False, markup=False, soft_wrap=True)
+    console_err.print(f"[red]{len(errors)} error{'s' if len(errors) != 1 else ''}[/]")
+
+
+@app.command("compile")
+def compile_command(
+    specs: Path = typer.Argument(..., help="the spec folder (with medgym.yaml)"),
+    out: Path = typer.Option(Path("build"), "--out", "-o", help="the build folder to write"),
+    force: bool = typer.Option(False, "--force", help="recompile even if the specs are unchanged"),
+    gate: bool = typer.Option(True, "--gate/--no-gate", help="play every reference solution and require its threshold"),
+    as_json: bool = typer.Option(False, "--json", help="print the manifest as JSON on stdout"),
+) -> None:
+    """Compile SPECS into a build folder: envs, OpenAI tool lists, task datasets and a manifest."""
+    from medgym.compiler.pipeline import compile_specs
+    from medgym.dsl.errors import SpecErrors
+    from medgym.gate import reference_gate
+
+    if not specs.is_dir():
+        abort(f"{specs}: no such spec folder")
+    try:
+        result = compile_specs(specs, out, force=force, gate=reference_gate if gate else None)
+    except SpecErrors as exc:
+        _report(exc.errors)
+        raise typer.Exit(1)
+    counts = result.manifest["counts"]
+    state = "up to date" if result.cached else f"compiled in {result.seconds:.2f} s"
+    console_err.print(f"[green]{out}[/]: {state}; {counts['domains']} domains, {counts['tools']} tools, "
+                      f"{counts['instruments']} instruments, {counts['tasks']} tasks", highlight=False)
+    if as_json:
+        typer.echo(json.dumps(result.manifest, indent=1))
+
+
+@app.command("validate")
+def validate_command(
+    paths: list[Path] = typer.Argument(..., help="spec folders or files inside them (pre-commit passes files)"),
+    gate: bool = typer.Option(True, "--gate/--no-gate", help="also play every reference solution"),
+) -> None:
+    """Check specs without keeping a build; exit 0, or 1 with `file:line:col: message` lines."""
+    from medgym.compiler.pipeline import check_specs
+    from medgym.gate import reference_gate
+
+    roots = []
+    for path in paths:
+        root = _spec_root(path)
+        if root is None:
+            abort(f"{path}: not inside a spec folder (no medgym.yaml above it)")
+        if root not in roots:
+            roots.append(root)
+    errors = [e for root in roots for e in check_specs(root, gate=reference_gate if gate else None)]
+    if errors:
+        _report(errors)
+        raise typer.Exit(1)
+    console_err.print(f"[green]ok[/]: {', '.join(str(r) for r in roots)}", highlight=False)
+
+
+def _spec_root(path: Path) -> Optional[Path]:
+    path = path.resolve()
+    for folder in [path] + list(path.parents):
+        if (folder / "medgym.yaml").is_file():
+            return folder
+    return None
+
+
+@app.command("schema")
+def schema_command(
+    kind: Optional[str] = typer.Argument(None, help="one spec kind (project, record, domain, tools, task_family, ...)"),
+    out: Optional[Path] = typer.Option(None, "--out", help="write one <kind>.json per kind into this folder"),
+) -> None:
+    """Print the JSON Schema (draft 2020-12) of the spec files, for editors and pre-commit."""
+    from medgym.dsl.models import json_schemas
+
+    schemas = json_schemas()
+    if kind is not None and kind not in schemas:
+        abort(f"unknown spec kind '{kind}'; kinds: {', '.join(schemas)}")
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, schema in schemas.items():
+            (out / f"{name}.json").write_text(json.dumps(schema, indent=1) + "\n")
+        console_err.print(f"wrote {len(schemas)} schemas to {out}")
+        return
+    typer.echo(json.dumps(schemas[kind] if kind else schemas, indent=1))

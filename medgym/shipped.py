@@ -1,0 +1,30 @@
+"""The specs that ship inside the package, and their build, compiled on first use into a cache."""
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+
+def shipped_specs() -> Path:
+    """The folder of the shipped specs (inside the installed package, or the source tree)."""
+    return Path(str(resources.files("medgym.specs")))
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("MEDGYM_CACHE_DIR") or Path.home() / ".cache" / "medgym")
+
+
+def ensure_build(build: Path | None = None) -> Path:
+    """A usable build directory: `build` when given (it must exist), else the shipped specs compiled once."""
+    if build is not None:
+        build = Path(build)
+        if not (build / "manifest.json").is_file():
+            raise FileNotFoundError(f"{build} is not a medgym build (no manifest.json); run `medgym compile SPECS --out {build}`")
+        return build
+    from medgym.compiler.pipeline import compile_specs
+    from medgym.gate import reference_gate
+
+    out = cache_dir() / "build"
+    compile_specs(shipped_specs(), out, gate=reference_gate)
+    return out
