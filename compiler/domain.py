@@ -66,7 +66,18 @@ def domain_rules(files: DomainFiles, ctx: DomainContext, errors: list[SpecError]
     return code, rules
 
 
-def domain_json(files: DomainFiles, ctx: DomainContext, rules: list[dict]) -> dict:
+def family_cards(families, root) -> dict:
+    """Each family's card and where it is written (the gate points its errors there)."""
+    out = {}
+    for fam in families:
+        model = fam.model
+        out[fam.name] = {"id": f"medgym/{fam.name}-v{model.version}", "title": model.title,
+                         "description": model.description.strip(), "file": fam.marks.path, "count": fam.count,
+                         "scenarios": [p.name for p in fam.plans], "reference_threshold": model.reference_threshold}
+    return out
+
+
+def domain_json(files: DomainFiles, ctx: DomainContext, rules: list[dict], families: dict) -> dict:
     domain = files.domain.model
     return {
         "name": ctx.name, "env_id": env_id(ctx.name), "class_name": f"{class_stem(ctx.name)}Env", "version": domain.version,
@@ -74,5 +85,5 @@ def domain_json(files: DomainFiles, ctx: DomainContext, rules: list[dict]) -> di
         "reward": domain.reward.model_dump(), "entity": ctx.record.entity,
         "history_topics": {k: v.model_dump() for k, v in domain.history_topics.items()},
         "hints": domain.hints.model_dump(), "fields": field_summary(ctx.record), "safety": rules,
-        "submit_tool": ctx.submit["name"], "tools": list(ctx.tools.values()),
+        "submit_tool": ctx.submit["name"], "tools": list(ctx.tools.values()), "families": families,
     }

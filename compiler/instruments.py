@@ -155,7 +155,7 @@ def _check_examples(decl: n.Instrument, inputs: dict[str, Type], outputs: dict[s
 
 # ---------------------------------------------------------------- code generation
 def input_spec(checked: CheckedInstrument) -> tuple:
-    """The tuple `expr_support.check_inputs` reads, one entry per input."""
+    """The tuple `support.check_inputs` reads, one entry per input."""
     out = []
     for d in checked.decl.inputs:
         t = checked.input_types[d.name]

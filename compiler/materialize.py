@@ -89,6 +89,8 @@ def materialize(fam: CompiledFamily, ctx: DomainContext, module, errors: list[Sp
         task["reference"] = [{"name": name, "arguments": jsonable(args)} for name, args in reference(V, C, T)]
         if not _valid_reference(task, fam, validators, errors, reported):
             continue
+        if not _reaches_truth(task, fam, ctx, errors, reported):
+            continue
         rubric = dict(fam.rubric)
         rubric["process"] = {**fam.rubric["process"], "require": jsonable(process(V, C, T))}
         task["rubric"] = rubric
@@ -140,6 +142,29 @@ def _valid_reference(task, fam, validators, errors, reported) -> bool:
                                         f"{where}: {problem.message}", fam.reference_positions[step_index]))
             return False
     return True
+
+
+def _reaches_truth(task, fam, ctx: DomainContext, errors, reported) -> bool:
+    """The reference solution's submission must equal the truth on every graded field."""
+    submitted = task["reference"][-1]["arguments"]
+    for key in fam.rubric["accuracy"]:
+        want, got = task["truth"].get(key), submitted.get(key)
+        if _same(want, got):
+            continue
+        if ("truth", key) not in reported:
+            reported.add(("truth", key))
+            errors.append(SpecError(f"the reference solution does not reach the ground truth: task {task['index']} "
+                                    f"submits {key} = {got!r} but the truth is {want!r}", fam.reference_positions[-1]))
+        return False
+    return True
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, str) and isinstance(b, str):
+        return a.strip().lower() == b.strip().lower()
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return sorted(map(str, a)) == sorted(map(str, b))
+    return a == b
 
 
 def dumps(task: dict) -> str:

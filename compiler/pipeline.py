@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from medgym.compiler import codegen
-from medgym.compiler.domain import build_context, domain_json, domain_rules, env_id
+from medgym.compiler.domain import build_context, domain_json, domain_rules, env_id, family_cards
 from medgym.compiler.families import compile_family
 from medgym.compiler.instruments import bands_tuple, check_instrument, function_body, input_spec
 from medgym.compiler.load import SpecTree, load_tree
@@ -266,7 +266,7 @@ def _domain(name, files, instruments, tables, spec_files, header, out: Path, err
         tasks.extend(materialize(fam, ctx, module, errors))
     if len(errors) > before:
         return None
-    compiled = domain_json(files, ctx, rules)
+    compiled = domain_json(files, ctx, rules, family_cards(families, None))
     mine = [f for f in spec_files if f.startswith(f"domains/{name}/")]
     _write(folder / "env.py", codegen.render("env.py.j2", domain=compiled, families=[f.name for f in families],
                                              code=list(predicates.values()), predicates=list(predicates), files=mine, **header))

@@ -1,7 +1,7 @@
 """Typed expression nodes -> Python source text (the only way spec expressions ever run).
 
 The output uses only literals, operators, local names chosen by the caller and helpers from
-`medgym.runtime.expr_support` (imported as `_rt`); spec text itself is never executed.
+`medgym.dsl.support` (imported as `_rt`); spec text itself is never executed.
 """
 from __future__ import annotations
 
