@@ -9,15 +9,7 @@ from medgym.dsl.checker import Scope
 from medgym.dsl.errors import Position, SpecError
 from medgym.dsl.types import ANY
 
-ENV_SUFFIX = "-v0"
-
-
-def env_id(domain: str) -> str:
-    return f"medgym/{class_stem(domain)}{ENV_SUFFIX}"
-
-
-def class_stem(domain: str) -> str:
-    return "".join(part.capitalize() for part in domain.split("_"))
+from medgym.dsl.naming import class_stem, env_id  # noqa: F401  (re-exported for the pipeline)
 
 
 def build_context(name: str, files: DomainFiles, instruments: dict, tables: dict, errors: list[SpecError]):

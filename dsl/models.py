@@ -224,24 +224,20 @@ class Scenario(Spec):
     truth: dict[Name, Value] = Field(default_factory=dict)
 
 
-class TaskFamily(Spec):
-    """`domains/<d>/tasks/*.yaml`: a procedural family of tasks."""
+class _TaskSpec(Spec):
+    """What task families and static cases share."""
 
     family: Name
     version: int = Field(1, ge=1)
     domain: Name
     title: str
     description: str = ""
-    count: int = Field(ge=1, le=100_000)
-    seed: int = 0
-    reference_threshold: float = Field(0.95, ge=0, le=1)
-    scenarios: dict[Name, Scenario] = Field(default_factory=dict)
+    reference_threshold: float = Field(0.95, ge=0, le=1, description="the least score the reference solution must reach")
     let: dict[Name, Value] = Field(default_factory=dict)
-    case: dict[str, Value] = Field(default_factory=dict)
     history: dict[Name, Union[str, list[str]]] = Field(default_factory=dict)
-    ticket: str
+    ticket: str = Field(description="jinja2 text shown to the agent at reset")
     truth: dict[Name, Value]
-    reference: list[dict[Name, dict[str, Value]]] = Field(min_length=1)
+    reference: list[dict[Name, dict[str, Value]]] = Field(min_length=1, description="the reference solution's tool calls")
     rubric: Rubric
 
     @field_validator("reference")
@@ -253,22 +249,19 @@ class TaskFamily(Spec):
         return value
 
 
-class StaticCase(Spec):
+class TaskFamily(_TaskSpec):
+    """`domains/<d>/tasks/*.yaml`: a procedural family of tasks."""
+
+    count: int = Field(ge=1, le=100_000)
+    seed: int = 0
+    scenarios: dict[Name, Scenario] = Field(default_factory=dict)
+    case: dict[str, Value] = Field(default_factory=dict)
+
+
+class StaticCase(_TaskSpec):
     """`domains/<d>/cases/*.yaml`: one hand-written case (no sampling)."""
 
-    family: Name
-    version: int = Field(1, ge=1)
-    domain: Name
-    title: str
-    description: str = ""
-    reference_threshold: float = Field(0.95, ge=0, le=1)
-    let: dict[Name, Value] = Field(default_factory=dict)
     case: dict[str, Value]
-    history: dict[Name, Union[str, list[str]]] = Field(default_factory=dict)
-    ticket: str
-    truth: dict[Name, Value]
-    reference: list[dict[Name, dict[str, Value]]] = Field(min_length=1)
-    rubric: Rubric
 
 
 class Table(Spec):

@@ -1,1 +1,12 @@
-"""medgym: a gymnasium for medical AI agents, compiled from declarative specs."""
+"""medgym: a gymnasium for medical AI agents, compiled from declarative specs.
+
+Importing the package registers one Gymnasium env per shipped domain (`medgym/Triage-v0`, ...). The
+registration is lazy: the shipped specs are compiled (once, into a cache) only when an env is made.
+"""
+from __future__ import annotations
+
+from medgym._registration import register_shipped
+
+__all__ = ["register_shipped"]
+
+register_shipped()

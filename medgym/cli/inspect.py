@@ -61,7 +61,7 @@ def score_command(
     build: Optional[Path] = typer.Option(None, "--build", help="a build folder (default: the shipped specs)"),
 ) -> None:
     """Run one instrument on JSON inputs and print its result as JSON."""
-    from medgym.runtime.expr_support import InstrumentInputError, load_sibling
+    from medgym.dsl.support import InstrumentInputError, load_sibling
 
     try:
         given = json.loads(inputs)
