@@ -1,0 +1,89 @@
+"""Shared pieces for the RL math tests: a tiny random causal LM built from a config, and a right-padded batch.
+
+The rl extra (torch, transformers) is optional; without it these tests are not collected.
+"""
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+if importlib.util.find_spec("torch") is None or importlib.util.find_spec("transformers") is None:
+    collect_ignore_glob = ["test_*.py"]  # pip install 'medgym[rl]' to run them
+
+VOCAB = 64
+
+
+def _tiny_lm(seed: int = 0, init: float = 0.3):
+    """A 2-layer Llama with a 64-token vocabulary, weights drawn from a fixed seed.
+
+    ``init`` (the initializer range) is larger than a real model's 0.02 so the next-token distributions are
+    peaked and two seeds give measurably different models.
+    """
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=VOCAB,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        initializer_range=init,
+        attn_implementation="eager",
+    )
+    return LlamaForCausalLM(config).eval()
+
+
+@pytest.fixture
+def tiny_lm():
+    """Factory: ``tiny_lm(seed=0)`` builds a fresh tiny causal LM."""
+    return _tiny_lm
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _few_threads():
+    """Tiny models run fastest on few threads; keeps the suite quick on small CI machines."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(min(before, 2))
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def batch():
+    """A right-padded batch of 3 multi-turn trajectories: ids, attention mask, assistant mask, prompt lengths.
+
+    Row 0: prompt 3 | assistant 4 | tool 2 | assistant 3 | pad 2
+    Row 1: prompt 5 | assistant 2 | tool 3 | assistant 2 | tool 1 | assistant 1 | pad 0
+    Row 2: prompt 2 | assistant 6 | pad 6
+    """
+    import torch
+
+    g = torch.Generator().manual_seed(1234)
+    layout = [
+        [("p", 3), ("a", 4), ("t", 2), ("a", 3), ("x", 2)],
+        [("p", 5), ("a", 2), ("t", 3), ("a", 2), ("t", 1), ("a", 1)],
+        [("p", 2), ("a", 6), ("x", 6)],
+    ]
+    length = 14
+    ids = torch.randint(1, VOCAB, (3, length), generator=g)
+    attention = torch.ones(3, length, dtype=torch.long)
+    assistant = torch.zeros(3, length, dtype=torch.long)
+    prompt_lens = torch.tensor([3, 5, 2])
+    for row, parts in enumerate(layout):
+        col = 0
+        for kind, n in parts:
+            if kind == "a":
+                assistant[row, col : col + n] = 1
+            if kind == "x":
+                ids[row, col : col + n] = 0
+                attention[row, col : col + n] = 0
+            col += n
+        assert col == length
+    return {"input_ids": ids, "attention_mask": attention, "assistant_mask": assistant, "prompt_lens": prompt_lens}
