@@ -219,18 +219,30 @@ def _dependencies(source: Source, ctx: DomainContext) -> set[tuple]:
     exprs = [source.expr] if source.kind == "expr" else [p[0] for p in source.params] if source.kind == "dist" and source.dist != "choice" else []
     deps: set[tuple] = set()
     for expr in exprs:
-        for node in n.walk(expr):
-            if isinstance(node, n.Attr):
-                chain = _chain(node)
-                if chain and chain[0] == "case":
-                    deps |= _case_paths(".".join(chain[1:]), ctx)
-                elif chain and chain[0] == "truth" and len(chain) > 1:
-                    deps.add(("truth", chain[1]))
-            elif isinstance(node, n.Name):
-                deps.add(("let", node.id))
-                if node.id == "case":
-                    deps |= _case_paths("", ctx)
+        _collect(expr, ctx, deps)
     return deps
+
+
+def _collect(node, ctx: DomainContext, deps: set[tuple]) -> None:
+    # An attribute chain rooted at a name (`case.vitals.hr`) depends on that path only: walking into it
+    # would see the bare `case` and make every case field a dependency, which reports false cycles.
+    chain = _chain(node) if isinstance(node, n.Attr) else None
+    if chain and chain[0] == "case":
+        deps |= _case_paths(".".join(chain[1:]), ctx)
+        return
+    if chain and chain[0] == "truth":
+        deps.add(("truth", chain[1]))
+        return
+    if chain:
+        deps.add(("let", chain[0]))
+        return
+    if isinstance(node, n.Name):
+        deps.add(("let", node.id))
+        if node.id == "case":
+            deps |= _case_paths("", ctx)
+        return
+    for child in n.children(node):
+        _collect(child, ctx, deps)
 
 
 def _chain(node) -> list[str] | None:

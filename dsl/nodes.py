@@ -181,6 +181,12 @@ def walk(node):
             yield from walk(child)
 
 
+def children(node):
+    """The direct child nodes of `node`."""
+    for value in node.__dict__.values():
+        yield from _children(value)
+
+
 def _children(value):
     if isinstance(value, Node):
         yield value

@@ -164,7 +164,8 @@ def finish(value, clip: tuple | None = None, digits: int | None = None, integer:
 def load_sibling(here: str, relative: str):
     """Import a generated module that sits beside `here` in a build directory (cached by path)."""
     path = (Path(here).parent / relative).resolve()
-    name = f"_medgym_build_{abs(hash(str(path))):x}_{path.stem}"
+    # The modification time is part of the name so that a build recompiled in place is imported afresh.
+    name = f"_medgym_build_{abs(hash((str(path), path.stat().st_mtime_ns))):x}_{path.stem}"
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)

@@ -39,7 +39,7 @@ def _settings(path: Path) -> dict | None:
 
 def make_shipped(domain: str, build_dir: str | Path | None = None, **kwargs):
     """Gymnasium entry point: the env of `domain` from `build_dir`, or from the shipped specs' build."""
-    from medgym.runtime import MedEnv
+    from medgym.runtime import make_env
     from medgym.shipped import ensure_build
 
-    return MedEnv(ensure_build(Path(build_dir) if build_dir else None), domain, **kwargs)
+    return make_env(ensure_build(Path(build_dir) if build_dir else None), domain, **kwargs)

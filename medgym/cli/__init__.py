@@ -14,6 +14,8 @@ from medgym.cli._app import app, abort, console_err  # noqa: F401  (re-exported 
 from medgym.cli import compile as _compile  # noqa: F401,E402  (each import registers its commands)
 from medgym.cli import inspect as _inspect  # noqa: F401,E402
 from medgym.cli import kb as _kb  # noqa: F401,E402
+from medgym.cli import run as _run  # noqa: F401,E402
+from medgym.cli import evaluate as _evaluate  # noqa: F401,E402
 
 
 def main() -> None:

@@ -20,3 +20,23 @@ def abort(message: str, code: int = 2) -> NoReturn:
     """Print one red line to stderr and exit: 1 = checks failed, 2 = usage or input error."""
     console_err.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def build_or_abort(build=None):
+    """A build folder for a command: the one given, else the shipped specs compiled on first use.
+
+    Spec errors print located, one per line (exit 1); a missing or damaged build names the fix (exit 2).
+    """
+    from medgym.dsl.errors import SpecErrors
+    from medgym.runtime.build import BuildError
+    from medgym.shipped import ensure_build
+
+    try:
+        with console_err.status("compiling the shipped specs (first use)...", spinner="dots"):
+            return ensure_build(build)
+    except SpecErrors as exc:
+        for error in exc.errors:
+            console_err.print(str(error), highlight=False, soft_wrap=True, markup=False)
+        abort(f"{len(exc.errors)} spec error(s)", 1)
+    except (FileNotFoundError, BuildError) as exc:
+        abort(str(exc))

@@ -8,16 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from medgym.cli._app import abort, app, console_err
-
-
-def _build(build: Optional[Path]) -> Path:
-    from medgym.shipped import ensure_build
-
-    try:
-        return ensure_build(build)
-    except FileNotFoundError as exc:
-        abort(str(exc))
+from medgym.cli._app import abort, app, build_or_abort, console_err
 
 
 @app.command("list")
@@ -26,7 +17,7 @@ def list_command(
     as_json: bool = typer.Option(False, "--json", help="print JSON on stdout"),
 ) -> None:
     """List the domains, their tools, instruments and task counts."""
-    folder = _build(build)
+    folder = build_or_abort(build)
     manifest = json.loads((folder / "manifest.json").read_text())
     instruments = json.loads((folder / "instruments.json").read_text())
     domains = {}
@@ -69,7 +60,7 @@ def score_command(
         abort(f"--inputs is not valid JSON: {exc}")
     if not isinstance(given, dict):
         abort("--inputs must be a JSON object")
-    folder = _build(build)
+    folder = build_or_abort(build)
     module = load_sibling(str(folder / "manifest.json"), "instruments.py")
     function = module.FUNCTIONS.get(instrument)
     if function is None:
@@ -80,4 +71,6 @@ def score_command(
         result = function(**given)
     except InstrumentInputError as exc:
         abort(str(exc))
+    except TypeError as exc:  # an input name the instrument does not take
+        abort(f"{instrument}: {exc}")
     typer.echo(json.dumps(result, indent=1))

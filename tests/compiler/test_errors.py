@@ -32,7 +32,7 @@ CASES = [
      "\n", f"{TOOLS}:34:9: tool 'lookup_antibiotics' has no parameters and reads no case data (mark it `static: true` "
      "if it really is a fixed reference)"),
     ("out_of_range_sample", CAP, "vitals.sbp: {normal: [86, 6], clip: [70, 99]}", "vitals.sbp: {normal: [40, 6], clip: [20, 99]}",
-     f"{CAP}:17:28: task 6 (scenario severe): case.vitals.sbp = 31 is outside its physiological range 50..240 (clip the "
+     f"{CAP}:17:28: task 8 (scenario severe): case.vitals.sbp = 38 is outside its physiological range 50..240 (clip the "
      "distribution or fix its parameters)"),
     ("bad_expression", CAP, "then 'home' elif", "then 'home' elsif",
      f"{CAP}:28:51: unexpected 'elsif'; expected"),

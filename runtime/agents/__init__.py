@@ -1,0 +1,42 @@
+"""Agents that play a MedEnv: the oracle (the task's reference solution) and the probes that must score low.
+
+An agent has `start(env, observation, info)` and `act(observation, info) -> action`; `make_agent(name)` builds one
+by name. Model-backed agents (a local transformers model, an OpenAI-compatible endpoint) register here too.
+"""
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+from medgym.runtime.agents.oracle import OracleAgent
+from medgym.runtime.agents.probes import GarbageAgent, GuessAgent, NoopAgent, SpamAgent
+
+
+class Agent(Protocol):
+    name: str
+
+    def start(self, env, observation: str, info: dict) -> None: ...
+
+    def act(self, observation: str, info: dict): ...
+
+
+AGENTS: dict[str, Callable[..., Agent]] = {
+    "oracle": OracleAgent, "noop": NoopAgent, "guess": GuessAgent, "spam": SpamAgent, "garbage": GarbageAgent,
+}
+PROBES = ("noop", "guess", "spam", "garbage")
+
+
+class UnknownAgent(ValueError):
+    pass
+
+
+def make_agent(name: str, **options) -> Agent:
+    """An agent by name; `hf:PATH` and `openai:URL` name model-backed agents when those are installed."""
+    kind = name.split(":", 1)[0]
+    factory = AGENTS.get(kind)
+    if factory is None:
+        raise UnknownAgent(f"unknown agent {name!r}: choose one of {', '.join(AGENTS)}")
+    return factory(name, **options) if ":" in name else factory(**options)
+
+
+__all__ = ["AGENTS", "PROBES", "Agent", "GarbageAgent", "GuessAgent", "NoopAgent", "OracleAgent", "SpamAgent",
+           "UnknownAgent", "make_agent"]

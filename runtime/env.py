@@ -1,0 +1,205 @@
+"""MedEnv: the Gymnasium environment every compiled domain class derives from.
+
+One step is one assistant turn: the action is the model's raw text (or an OpenAI-style assistant message),
+its tool calls are parsed, validated and executed in order, and the observation is the text of their results.
+The reward is 0 until the episode ends (a submission, or max_turns turns); then it is the composite and every
+component is in `info["reward_components"]`.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import fastjsonschema
+import gymnasium as gym
+
+from medgym.dsl.errors import did_you_mean
+from medgym.runtime.build import Build, BuildError, Domain
+from medgym.runtime.episode import CallRecord, Episode
+from medgym.runtime.executor import ToolError, execute
+from medgym.runtime.rewards import score_episode
+from medgym.runtime.spaces import UnicodeText
+from medgym.runtime.toolcalls import MAX_ACTION_CHARS, ParsedTurn, parse_action
+
+MAX_OBSERVATION_CHARS = 200_000
+MAX_KEPT_ACTION_CHARS = 20_000  # the transcript keeps this much of each action (memory per live episode)
+REWARD_MODES = ("composite", "accuracy")
+
+
+class MedEnv(gym.Env):
+    """A compiled medgym domain (see the generated subclass's docstring for its card)."""
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 1}
+    DOMAIN: str | None = None
+
+    def __init__(self, build_dir: str | Path, domain: str | None = None, split: str = "train",
+                 reward_mode: str = "composite", max_turns: int | None = None, render_mode: str | None = None):
+        if reward_mode not in REWARD_MODES:
+            raise ValueError(f"reward_mode must be one of {', '.join(REWARD_MODES)}, got {reward_mode!r}")
+        name = domain or self.DOMAIN
+        if name is None:
+            raise ValueError("MedEnv needs a domain name")
+        self.domain: Domain = Build.open(build_dir).domain(name)
+        self.split, self.reward_mode, self.render_mode = split, reward_mode, render_mode
+        self.max_turns = int(max_turns or self.domain.data.get("max_turns", 12))
+        self.tools = self.domain.openai_tools()
+        self.action_space = UnicodeText(MAX_ACTION_CHARS)
+        self.observation_space = UnicodeText(MAX_OBSERVATION_CHARS)
+        self.episode: Episode | None = None
+        self.transcript: list[dict] = []
+        self._last_observation = ""
+
+    # -- Gymnasium API ----------------------------------------------------------------------------------------
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        task = self._choose_task(options or {})
+        self.episode = Episode(task)
+        policy = self.domain.data.get("policy", "")
+        observation = _clip(f"{policy}\n\n## Ticket\n\n{task['ticket']}")
+        self.transcript = [{"role": "system", "content": policy}, {"role": "user", "content": task["ticket"]}]
+        self._last_observation = observation
+        info = {"task_id": task["task_id"], "domain": self.domain.name, "family": task.get("family"),
+                "split": task.get("split"), "seed": task.get("seed"), "system": policy, "ticket": task["ticket"],
+                "tools": self.tools, "max_turns": self.max_turns}
+        return observation, info
+
+    def step(self, action):
+        episode = self.episode
+        if episode is None or episode.done or episode.turns >= self.max_turns:
+            raise RuntimeError("the episode has ended: call reset() before step()")
+        episode.turns += 1
+        parsed = parse_action(action)
+        results = self._run_turn(episode, parsed)
+        observation = _clip(_render(results, self.domain))
+        self._record(action, results, observation)
+        terminated = episode.done
+        truncated = not terminated and episode.turns >= self.max_turns
+        info = {"tool_results": results, "turn": episode.turns, "clock_min": episode.clock}
+        reward = 0.0
+        if terminated or truncated:
+            reward = self._finish(info)
+        self._last_observation = observation
+        return observation, reward, terminated, truncated, info
+
+    def render(self):
+        if self.render_mode == "ansi":
+            return self._last_observation
+        return None
+
+    # -- one turn -------------------------------------------------------------------------------------------------
+
+    def _run_turn(self, episode: Episode, parsed: ParsedTurn) -> list[dict]:
+        results = []
+        for error in parsed.errors:
+            episode.invalid_calls += 1
+            results.append({"name": None, "call_id": None, "ok": False, "error": error.message})
+        if not parsed.calls and not parsed.errors:
+            episode.no_call_turns += 1
+            results.append({"name": None, "call_id": None, "ok": False, "error": self._no_call_message()})
+        for call in parsed.calls:
+            if episode.done:
+                results.append({"name": call.name, "call_id": call.call_id, "ok": False,
+                                "error": "not run: the episode ended with the submission earlier in this turn"})
+                continue
+            results.append(self._call(episode, call.name, call.arguments, call.call_id))
+        return results
+
+    def _call(self, episode: Episode, name: str, arguments: dict, call_id: str | None) -> dict:
+        tool = self.domain.tools.get(name)
+        try:
+            if tool is None:
+                hint = did_you_mean(name, self.domain.tools)
+                raise ToolError(f"unknown tool {name[:80]!r}" + (f"; {hint}" if hint else "")
+                                + f"; tools: {', '.join(self.domain.tools)}")
+            _validate(tool, arguments)
+            result, topic = execute(self.domain, episode, tool, arguments)
+        except ToolError as exc:
+            episode.invalid_calls += 1
+            episode.calls.append(CallRecord(episode.turns, name, arguments, False, error=str(exc), clock=episode.clock))
+            return {"name": name, "call_id": call_id, "ok": False, "error": str(exc)}
+        episode.clock += tool.minutes
+        episode.calls.append(CallRecord(episode.turns, name, arguments, True, result, topic=topic, clock=episode.clock))
+        return {"name": name, "call_id": call_id, "ok": True, "content": result}
+
+    def _no_call_message(self) -> str:
+        submit = self.domain.data.get("submit_tool", "submit_answer")
+        return ('no tool call found: call a tool, e.g. <tool_call>{"name": "TOOL", "arguments": {...}}</tool_call>, '
+                f"or finish with {submit}")
+
+    def _finish(self, info: dict) -> float:
+        reward = score_episode(self.domain, self.episode)
+        info["reward_components"] = reward.components
+        info["reward_total"] = reward.total
+        info["safety_violations"] = reward.violations
+        info["answer"] = self.episode.answer
+        info["episode"] = self.summary()
+        if reward.details:
+            info["reward_details"] = reward.details
+        return reward.components["accuracy"] if self.reward_mode == "accuracy" else reward.total
+
+    def summary(self) -> dict:
+        """Counts for logs: turns, calls, invalid calls, submission."""
+        ep = self.episode
+        return {"turns": ep.turns, "tool_calls": ep.valid_calls + ep.invalid_calls,
+                "valid_calls": ep.valid_calls, "invalid_calls": ep.invalid_calls, "no_call_turns": ep.no_call_turns,
+                "submitted": ep.submitted, "clock_min": ep.clock}
+
+    def _record(self, action, results: list[dict], observation: str) -> None:
+        self.transcript.append({"role": "assistant", "content": _action_text(action)})
+        self.transcript.append({"role": "tool", "content": observation})
+
+    def _choose_task(self, options: dict) -> dict:
+        if options.get("task_id") is not None:
+            return self.domain.task(str(options["task_id"]))
+        tasks = self.domain.tasks(options.get("split", self.split))
+        if not tasks:
+            raise BuildError(f"domain {self.domain.name} has no tasks in split {options.get('split', self.split)!r}")
+        return tasks[int(self.np_random.integers(len(tasks)))]
+
+
+def _validate(tool, arguments: dict) -> None:
+    try:
+        tool.validate(arguments)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        message = exc.message
+        if message.startswith("data."):
+            message = message[5:]
+        elif message.startswith("data"):
+            message = "arguments" + message[4:]
+        raise ToolError(f"{tool.name}: invalid arguments: {message[:600]}") from None
+
+
+def _render(results: list[dict], domain: Domain) -> str:
+    lines = []
+    for result in results:
+        if result["ok"]:
+            body = json.dumps(result["content"], ensure_ascii=False, separators=(", ", ": "), default=str)
+            lines.append(f"{result['name']}: {body}")
+        else:
+            where = f" ({result['name'][:80]})" if result.get("name") else ""
+            lines.append(f"error{where}: {result['error']}")
+    return "\n".join(lines)
+
+
+def _clip(text: str) -> str:
+    if len(text) <= MAX_OBSERVATION_CHARS:
+        return text
+    note = "\n[cut: the observation was too long]"
+    return text[: MAX_OBSERVATION_CHARS - len(note)] + note
+
+
+def _action_text(action) -> str | dict:
+    if isinstance(action, str):
+        return action[:MAX_KEPT_ACTION_CHARS]
+    try:
+        text = json.dumps(action, ensure_ascii=False, default=str)
+    except (TypeError, ValueError, RecursionError):
+        text = repr(action)
+    return text[:MAX_KEPT_ACTION_CHARS]
+
+
+def make_env(build_dir: str | Path, domain: str, **kwargs) -> MedEnv:
+    """The domain's generated env class (its docstring is the domain card), or MedEnv if it has none."""
+    cls = Build.open(build_dir).domain(domain).env_class or MedEnv
+    return cls(build_dir, domain, **kwargs)

@@ -1,0 +1,143 @@
+"""The state of one episode and the read-only view that rubric predicates see.
+
+Everything the reward engine scores is here: the calls with their validated arguments, what was revealed and
+observed, the simulated clock and the submitted answer. Nothing is read from the agent's prose.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class CallRecord:
+    """One tool call as executed: `ok` is False for calls that produced an error observation."""
+
+    turn: int
+    name: str
+    arguments: dict
+    ok: bool
+    result: dict | None = None
+    error: str | None = None
+    topic: str | None = None  # simulator calls: the history topic the question resolved to
+    clock: float = 0.0  # minutes since arrival when the call finished
+
+
+@dataclass
+class Episode:
+    task: dict
+    turns: int = 0
+    clock: float = 0.0
+    calls: list[CallRecord] = field(default_factory=list)
+    invalid_calls: int = 0  # malformed, unknown or schema-invalid calls, and tool errors
+    no_call_turns: int = 0  # turns that tried no call at all
+    revealed: dict[str, float] = field(default_factory=dict)  # case path -> clock when its result is ready
+    observed: set[str] = field(default_factory=set)  # dotted case paths the agent has been shown
+    retrieved: set[str] = field(default_factory=set)  # knowledge-base passage ids returned by a search
+    asked: dict[str, int] = field(default_factory=dict)  # simulator topic -> times asked
+    answer: dict | None = None
+    done: bool = False
+
+    @property
+    def case(self) -> dict:
+        return self.task.get("case") or {}
+
+    @property
+    def submitted(self) -> bool:
+        return self.answer is not None
+
+    @property
+    def valid_calls(self) -> int:
+        return sum(1 for call in self.calls if call.ok)
+
+    def successful(self, name: str | None = None) -> list[CallRecord]:
+        return [c for c in self.calls if c.ok and (name is None or c.name == name)]
+
+    def observe(self, prefix: str, value) -> None:
+        """Mark every leaf under `prefix` in `value` (a case subtree) as observed."""
+        if isinstance(value, dict) and value:
+            for key, child in value.items():
+                self.observe(f"{prefix}.{key}" if prefix else key, child)
+        else:
+            self.observed.add(prefix)
+
+
+def call_matches(call: CallRecord, name: str, required: dict) -> bool:
+    """The process-requirement rule: names agree and every required argument equals the call's (text compared
+    case-insensitively) or is contained in it when the call's argument is a list; a simulator's topic counts."""
+    if call.name != name:
+        return False
+    for key, want in required.items():
+        have = call.topic if key == "topic" and call.topic is not None else call.arguments.get(key)
+        if not _arg_equal(have, want):
+            return False
+    return True
+
+
+def _arg_equal(have, want) -> bool:
+    if isinstance(have, list) and not isinstance(want, list):
+        return any(_arg_equal(item, want) for item in have)
+    if isinstance(want, list):
+        return isinstance(have, list) and all(any(_arg_equal(h, w) for h in have) for w in want)
+    if isinstance(have, str) and isinstance(want, str):
+        return have.strip().casefold() == want.strip().casefold()
+    if isinstance(have, bool) or isinstance(want, bool):
+        return have is want
+    if isinstance(have, (int, float)) and isinstance(want, (int, float)):
+        return abs(have - want) <= 1e-9 * max(1.0, abs(want))
+    return have == want
+
+
+class EpisodeView:
+    """What generated predicates read (`v.answer`, `v.called(...)`, ...). Missing things are None or empty."""
+
+    __slots__ = ("_episode",)
+
+    def __init__(self, episode: Episode):
+        self._episode = episode
+
+    @property
+    def answer(self) -> dict:
+        return self._episode.answer or {}
+
+    @property
+    def truth(self) -> dict:
+        return self._episode.task.get("truth") or {}
+
+    @property
+    def case(self) -> dict:
+        return self._episode.case
+
+    @property
+    def vars(self) -> dict:
+        return _Lenient(self._episode.task.get("vars") or {})
+
+    @property
+    def clock(self) -> float:
+        return self._episode.clock
+
+    def called(self, name: str, **arguments) -> bool:
+        return any(call_matches(c, name, arguments) for c in self._episode.calls if c.ok)
+
+    def calls(self, name: str) -> int:
+        return len(self._episode.successful(name))
+
+    def result(self, name: str) -> dict:
+        found = self._episode.successful(name)
+        return (found[-1].result or {}) if found else {}
+
+    def observed(self, path: str) -> bool:
+        seen = self._episode.observed
+        if path in seen:
+            return True
+        prefix = path + "."
+        return any(p.startswith(prefix) for p in seen)
+
+    def retrieved(self, passage_id: str) -> bool:
+        return passage_id in self._episode.retrieved
+
+
+class _Lenient(dict):
+    """`v.vars[name]`: a missing let value reads as None, like a missing record field."""
+
+    def __missing__(self, key):
+        return None

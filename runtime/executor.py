@@ -1,0 +1,243 @@
+"""Executing one validated tool call against the episode: one small handler per tool kind.
+
+A handler returns the result dict shown to the agent, or raises ToolError with a message for the agent;
+either way the episode goes on. Handlers record what they revealed and showed in the Episode.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import random
+import zlib
+
+from medgym.dsl.support import InstrumentInputError
+from medgym.dsl.topics import TopicMatcher
+from medgym.runtime.build import Domain, Tool
+from medgym.runtime.episode import Episode
+
+
+class ToolError(Exception):
+    """A call that was well-formed but could not be carried out (the message goes to the agent)."""
+
+
+def execute(domain: Domain, episode: Episode, tool: Tool, arguments: dict) -> tuple[dict, str | None]:
+    """Run the call; returns (result, resolved simulator topic or None)."""
+    _check_ids(episode, tool, arguments)
+    handler = _HANDLERS[tool.kind]
+    return handler(domain, episode, tool, arguments)
+
+
+def _check_ids(episode: Episode, tool: Tool, arguments: dict) -> None:
+    case_id = episode.case.get("id")
+    for param in tool.id_params:
+        given = arguments.get(param)
+        if case_id is not None and given is not None and str(given).strip().casefold() != str(case_id).casefold():
+            raise ToolError(f"no {param.replace('_id', '')} with id {str(given)[:60]!r} here "
+                            f"(the ticket names the id to use)")
+
+
+# -- lookup -------------------------------------------------------------------------------------------------
+
+def _lookup(domain: Domain, episode: Episode, tool: Tool, arguments: dict):
+    spec = tool.spec
+    prefix = ".".join(spec["path"])
+    value = _subtree(episode.case, spec["path"])
+    if value is None:
+        return {"result": "not recorded for this patient"}, None
+    if isinstance(value, dict):
+        value = _selected(value, arguments.get(spec.get("select")) if spec.get("select") else None)
+        if spec.get("revealed_only"):
+            value = _ready(domain, episode, prefix, value)
+    episode.observe(prefix, value)
+    return {prefix.rsplit(".", 1)[-1]: _present(domain, prefix, value, spec.get("flags"))}, None
+
+
+def _subtree(case: dict, path: list[str]):
+    node = case
+    for part in path:
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _selected(value: dict, wanted) -> dict:
+    if wanted is None:
+        return value
+    names = wanted if isinstance(wanted, list) else [wanted]
+    return {k: value[k] for k in names if k in value}
+
+
+def _ready(domain: Domain, episode: Episode, prefix: str, value: dict) -> dict:
+    if prefix in episode.revealed:  # the whole group was ordered
+        return value
+    ready = {k: v for k, v in value.items() if episode.revealed.get(f"{prefix}.{k}", float("inf")) <= episode.clock}
+    if not ready:
+        orderers = " or ".join(domain.revealed_by.get(prefix, [])) or "the ordering tool"
+        raise ToolError(f"no {prefix} results yet: nothing has been ordered (order them with {orderers})")
+    return ready
+
+
+def _present(domain: Domain, prefix: str, value, flags: bool):
+    """Numbers with a declared unit carry it, and a flag against the reference/critical range when asked."""
+    if isinstance(value, dict):
+        return {k: _present(domain, f"{prefix}.{k}", v, flags) for k, v in value.items()}
+    meta = domain.data.get("fields", {}).get(prefix)
+    if meta is None or isinstance(value, bool) or not isinstance(value, (int, float)) or not meta.get("unit"):
+        return value
+    shown = {"value": value, "unit": meta["unit"]}
+    if flags:
+        flag = _flag(value, meta.get("reference"), meta.get("critical"))
+        if flag:
+            shown["flag"] = flag
+    return shown
+
+
+def _flag(value: float, reference, critical) -> str | None:
+    low_crit, high_crit = critical if critical else (None, None)
+    if low_crit is not None and value < low_crit:
+        return "critical_low"
+    if high_crit is not None and value > high_crit:
+        return "critical_high"
+    if not reference:
+        return None
+    low, high = reference
+    if low is not None and value < low:
+        return "low"
+    if high is not None and value > high:
+        return "high"
+    return "normal"
+
+
+# -- action ---------------------------------------------------------------------------------------------------
+
+def _action(domain: Domain, episode: Episode, tool: Tool, arguments: dict):
+    spec = tool.spec
+    ready_at = episode.clock + tool.minutes
+    result = {"status": "done", "tool": tool.name}
+    result.update({k: v for k, v in arguments.items() if k not in tool.id_params})
+    if spec.get("reveals"):
+        prefix = ".".join(spec["reveals"])
+        select = spec.get("select")
+        if select:
+            names = arguments.get(select)
+            for name in names if isinstance(names, list) else [names]:
+                episode.revealed.setdefault(f"{prefix}.{name}", ready_at)
+        else:
+            episode.revealed.setdefault(prefix, ready_at)
+        readers = [t.name for t in domain.tools.values() if t.kind == "lookup" and ".".join(t.spec["path"]) == prefix]
+        result["status"] = "ordered"
+        result["results_ready_at_min"] = round(ready_at, 1)
+        if readers:
+            result["read_with"] = readers[0]
+    return result, None
+
+
+# -- instrument, table ----------------------------------------------------------------------------------------
+
+def _instrument(domain: Domain, episode: Episode, tool: Tool, arguments: dict):
+    function = domain.build.instruments[tool.spec["instrument"]]
+    inputs = {k: v for k, v in arguments.items() if k not in tool.id_params}
+    try:
+        return function(**inputs), None
+    except InstrumentInputError as exc:
+        raise ToolError(str(exc)) from None
+    except TypeError as exc:  # an argument the instrument does not take (schemas normally stop this first)
+        raise ToolError(f"{tool.name}: {exc}") from None
+
+
+def _table(domain: Domain, episode: Episode, tool: Tool, arguments: dict):
+    table = domain.build.tables[tool.spec["table"]]
+    key_param = tool.spec.get("key_param")
+    if key_param is None:
+        return {"table": table["name"], "source": table.get("source"), "rows": table["rows"]}, None
+    wanted = str(arguments.get(key_param, "")).strip().casefold()
+    for row in table["rows"]:
+        if str(row.get(table["key"], "")).casefold() == wanted:
+            return dict(row, source=table.get("source")), None
+    keys = ", ".join(str(r.get(table["key"])) for r in table["rows"][:40])
+    raise ToolError(f"no entry {arguments.get(key_param)!r} in {table['name']}; entries: {keys}")
+
+
+# -- simulator -------------------------------------------------------------------------------------------------
+
+def _simulator(domain: Domain, episode: Episode, tool: Tool, arguments: dict):
+    question = str(arguments.get(tool.spec["question_param"], ""))
+    topic = _matcher(domain).match(question)
+    entity = domain.data.get("entity", "patient")
+    if topic is None:
+        topics = "; ".join(f"{d.get('description', name)}" for name, d in domain.data.get("history_topics", {}).items())
+        raise ToolError(f"the {entity} does not understand the question; ask about one thing at a time, e.g. "
+                        f"{topics[:600]}")
+    variants = episode.task.get("history", {}).get(topic)
+    times = episode.asked.get(topic, 0)
+    episode.asked[topic] = times + 1
+    if not variants:
+        return {"answer": _NOTHING_TO_ADD[_pick(episode, topic, times, len(_NOTHING_TO_ADD))], "topic": topic}, topic
+    episode.observed.add(f"history.{topic}")
+    return {"answer": variants[_pick(episode, topic, times, len(variants))], "topic": topic}, topic
+
+
+_NOTHING_TO_ADD = ("I don't think so, no.", "Nothing I've noticed.", "No, nothing like that.")
+
+
+def _pick(episode: Episode, topic: str, times: int, n: int) -> int:
+    """Deterministic per task and topic: the first answer is seeded, a repeated question gets the next wording."""
+    seed = zlib.crc32(f"{episode.task.get('task_id')}|{episode.task.get('seed')}|{topic}".encode())
+    return (random.Random(seed).randrange(n) + times) % n
+
+
+def _matcher(domain: Domain) -> TopicMatcher:
+    matcher = domain.__dict__.get("_topic_matcher")
+    if matcher is None:
+        matcher = domain.__dict__["_topic_matcher"] = TopicMatcher(domain.data.get("history_topics", {}))
+    return matcher
+
+
+# -- knowledge base, submit, python --------------------------------------------------------------------------------
+
+def _kb_search(domain: Domain, episode: Episode, tool: Tool, arguments: dict):
+    from medgym.runtime.kb import KBError
+    from medgym.runtime.kb.tools import read_passage, search_knowledge
+
+    try:
+        kb = _knowledge_base()
+    except KBError as exc:
+        raise ToolError(f"the knowledge base is not available: {exc}") from None
+    if tool.spec.get("op") == "read":
+        result = read_passage(kb, arguments.get("passage_id"))
+    else:
+        result = search_knowledge(kb, arguments.get("query"), arguments.get("k", 5), arguments.get("source"))
+    if "error" in result:
+        raise ToolError(result["error"])
+    for hit in result.get("results", []):
+        episode.retrieved.add(str(hit.get("id")))
+    return result, None
+
+
+@functools.lru_cache(maxsize=1)
+def _knowledge_base():
+    """Opened once per process: an index is read-only while episodes run (a failed open is not cached)."""
+    from medgym.runtime.kb import KnowledgeBase
+
+    return KnowledgeBase.open(None)
+
+
+def _submit(domain: Domain, episode: Episode, tool: Tool, arguments: dict):
+    episode.answer = {k: v for k, v in arguments.items() if k not in tool.id_params}
+    episode.done = True
+    return {"status": "submitted"}, None
+
+
+def _python(domain: Domain, episode: Episode, tool: Tool, arguments: dict):
+    module_name, _, attr = tool.spec["function"].partition(":")
+    function = getattr(importlib.import_module(module_name), attr)
+    try:
+        result = function(case=episode.case, state=episode, **arguments)
+    except (ValueError, KeyError, TypeError, LookupError) as exc:
+        raise ToolError(f"{tool.name}: {exc}") from None
+    return (result if isinstance(result, dict) else {"result": result}), None
+
+
+_HANDLERS = {"lookup": _lookup, "action": _action, "instrument": _instrument, "table": _table,
+             "simulator": _simulator, "kb_search": _kb_search, "submit": _submit, "python": _python}
