@@ -1,0 +1,24 @@
+"""Shared builds for the runtime tests: the shipped specs (with the reference gate) and the mini fixture."""
+from pathlib import Path
+
+import pytest
+
+from medgym.compiler.pipeline import compile_specs
+from medgym.gate import reference_gate
+
+ROOT = Path(__file__).resolve().parents[2]
+MINI = ROOT / "tests" / "compiler" / "fixtures" / "mini"
+
+
+@pytest.fixture(scope="session")
+def shipped_build(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("shipped") / "build"
+    compile_specs(ROOT / "specs", out, gate=reference_gate)
+    return out
+
+
+@pytest.fixture(scope="session")
+def mini_build(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("mini") / "build"
+    compile_specs(MINI, out, gate=reference_gate)
+    return out
