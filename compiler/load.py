@@ -47,11 +47,17 @@ class SpecTree:
     errors: list[SpecError] = field(default_factory=list)
 
     def content_hash(self) -> str:
-        digest = hashlib.sha256()
-        for path in sorted(self.files):
-            digest.update(str(path.relative_to(self.root)).encode())
-            digest.update(path.read_bytes())
-        return digest.hexdigest()
+        return content_hash(self.root, self.files)
+
+
+def content_hash(root: Path, files: list[Path] | None = None) -> str:
+    """sha256 over the spec files' names and bytes: computed before any parsing, so an unchanged tree is
+    recognised without loading it."""
+    digest = hashlib.sha256()
+    for path in sorted(spec_files(root) if files is None else files):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def spec_files(root: Path) -> list[Path]:

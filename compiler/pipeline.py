@@ -17,7 +17,7 @@ from medgym.compiler import codegen
 from medgym.compiler.domain import build_context, domain_json, domain_rules, env_id, family_cards
 from medgym.compiler.families import compile_family
 from medgym.compiler.instruments import bands_tuple, check_instrument, function_body, input_spec
-from medgym.compiler.load import SpecTree, load_tree
+from medgym.compiler.load import SpecTree, content_hash, load_tree
 from medgym.compiler.materialize import dumps, materialize
 from medgym.compiler.records import parse_field_type
 from medgym.compiler.tools import openai_tool
@@ -51,12 +51,13 @@ def compile_specs(specs: Path | str, out: Path | str, *, force: bool = False, ga
     """Compile `specs` into `out`; raise SpecErrors listing every problem found."""
     started = time.perf_counter()
     specs, out = Path(specs), Path(out)
-    tree = load_tree(specs)
-    spec_hash = tree.content_hash() if tree.files else ""
-    if not force and not tree.errors:
-        cached = _cached_manifest(out, spec_hash)
+    if not force and specs.is_dir():
+        # A build is only ever written from specs that compiled cleanly, so equal hashes need no parsing.
+        cached = _cached_manifest(out, content_hash(specs))
         if cached is not None:
             return BuildResult(out, cached, True, time.perf_counter() - started)
+    tree = load_tree(specs)
+    spec_hash = tree.content_hash() if tree.files else ""
     if tree.errors:
         raise SpecErrors(tree.errors)
     staging = out.parent / f".{out.name}.staging-{os.getpid()}"
