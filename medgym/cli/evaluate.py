@@ -7,6 +7,7 @@ from typing import List, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich import box
 from rich.table import Table
 
 from medgym.cli._app import abort, app, build_or_abort, console_err
@@ -46,15 +47,20 @@ def eval_command(
     _print_summary(summary, out)
 
 
+SHORT = {"accuracy": "acc", "process": "proc", "safety": "safe", "format": "fmt", "coherence": "coh",
+         "assertion": "assert"}
+
+
 def _print_summary(summary: dict, out: Optional[Path]) -> None:
     names = sorted({k for d in summary["per_domain"].values() for k in d["components"]})
-    table = Table(title=f"medgym eval: {summary['agent']}")
-    for column in ["domain", "episodes", "mean reward", "min"] + names:
-        table.add_column(column, justify="left" if column == "domain" else "right")
+    table = Table(title=f"medgym eval: {summary['agent']}", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column("domain", no_wrap=True, min_width=max(len(d) for d in [*summary["per_domain"], "domain"]))
+    for column in ["n", "reward", "min"] + [SHORT.get(k, k) for k in names]:
+        table.add_column(column, justify="right", no_wrap=True, min_width=max(len(column), 4))
     rows = list(summary["per_domain"].items()) + [("all", summary)]
     for name, row in rows:
-        table.add_row(name, str(row["episodes"]), f"{row['mean_reward']:.3f}", f"{row['min_reward']:.3f}",
-                      *[f"{row['components'].get(k, float('nan')):.3f}" if k in row["components"] else "-" for k in names])
+        table.add_row(name, str(row["episodes"]), f"{row['mean_reward']:.3f}", f"{row['min_reward']:.2f}",
+                      *[f"{row['components'][k]:.2f}" if k in row["components"] else "-" for k in names])
     console_err.print(table)
     if out is not None:
         console_err.print(f"episodes written to {out}", highlight=False)
