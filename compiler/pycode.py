@@ -86,6 +86,6 @@ class PyGen:
         if node.func in _MATH:
             return f"{_MATH[node.func]}({', '.join(args)})"
         kwargs = ", ".join(f"{k}={self(v)}" for k, v in node.kwargs)
-        if node.func in ("called", "calls", "result", "observed"):
+        if node.func in ("called", "calls", "result", "observed", "cites_passages", "cites_retrieved"):
             return f"{self.episode}.{node.func}({', '.join(args + ([kwargs] if kwargs else []))})"
         return f"{self.instrument_prefix}{node.func}({kwargs})"

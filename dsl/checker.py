@@ -36,7 +36,7 @@ class Scope:
 
 
 _NUMERIC_1 = {"abs", "ln", "log10", "exp", "sqrt"}
-_EPISODE_FUNCS = {"called", "calls", "result", "observed"}
+_EPISODE_FUNCS = {"called", "calls", "result", "observed", "cites_passages", "cites_retrieved"}
 BUILTINS = sorted({"min", "max", "round", "clamp", "count", "any", "all", "len", "contains"} | _NUMERIC_1)
 
 
@@ -252,6 +252,8 @@ class Checker:
     def episode_call(self, node: n.Call):
         if not self.scope.episode:
             raise self.fail(node, f"{node.func}() is only available in rubric expressions")
+        if node.func in ("cites_passages", "cites_retrieved"):
+            return self.citation_call(node)
         if len(node.args) != 1 or not isinstance(node.args[0], n.Str):
             raise self.fail(node, f"{node.func}() takes one quoted name, e.g. {node.func}(\"get_vital_signs\")")
         target = node.args[0].value
@@ -265,6 +267,15 @@ class Checker:
             output = self.scope.tool_outputs.get(target)
             result = RecordT(f"result:{target}", output.fields) if output is not None else ANY
         return replace(node, kwargs=kwargs), result
+
+    def citation_call(self, node: n.Call):
+        """cites_passages(text): the text cites a knowledge-base passage id; cites_retrieved(text): every id
+        it cites was returned by a search in this episode."""
+        if len(node.args) != 1 or node.kwargs:
+            raise self.fail(node, f"{node.func}() takes one text, e.g. {node.func}(answer.reasoning)")
+        arg, t = self.check(node.args[0])
+        self.expect(node.args[0], t, TEXT, f"the argument of {node.func}()")
+        return replace(node, args=(arg,)), BOOL
 
     # ---------------------------------------------------------------- helpers
     def arity(self, node: n.Call, count: int):

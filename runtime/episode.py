@@ -5,7 +5,11 @@ observed, the simulated clock and the submitted answer. Nothing is read from the
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+# How passage ids look (`icd10cm:A41.9`, `open_medicine:sepsis#3`): a lower-case source, a colon, a key.
+PASSAGE_ID = re.compile(r"\b[a-z][a-z0-9_]*:[A-Za-z0-9][A-Za-z0-9._#:-]*[A-Za-z0-9]")
 
 
 @dataclass(slots=True)
@@ -134,6 +138,15 @@ class EpisodeView:
 
     def retrieved(self, passage_id: str) -> bool:
         return passage_id in self._episode.retrieved
+
+    def cites_passages(self, text) -> bool:
+        """`text` cites at least one knowledge-base passage id."""
+        return isinstance(text, str) and PASSAGE_ID.search(text) is not None
+
+    def cites_retrieved(self, text) -> bool:
+        """Every knowledge-base passage id (`source:key`) cited in `text` was returned by a search here."""
+        cited = set(PASSAGE_ID.findall(text)) if isinstance(text, str) else set()
+        return cited <= self._episode.retrieved
 
 
 class _Lenient(dict):

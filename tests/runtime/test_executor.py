@@ -6,6 +6,8 @@ import pytest
 
 from medgym.dsl.topics import TopicMatcher
 from medgym.runtime import executor, make_env
+from medgym.runtime.episode import EpisodeView
+from medgym.runtime.rewards import score_episode
 from medgym.runtime.kb import build_kb
 from medgym.runtime.kb.passages import Passage, Source
 
@@ -108,6 +110,26 @@ def test_knowledge_search_through_the_env_is_grounded(shipped_build, tiny_kb):
     assert "community-acquired pneumonia" in passage["content"]["text"]
     hostile, observation = call(env, "search_knowledge", query='"unbalanced AND (title:', k=3)
     assert hostile["ok"] or "error" in observation
+    view = EpisodeView(env.episode)
+    assert view.cites_passages("CURB-65 of 3 (pm:curb65)") and not view.cites_passages("CURB-65 of 3")
+    assert view.cites_retrieved("CURB-65 of 3 (pm:curb65)")
+    assert not view.cites_retrieved("as pm:curb65 and pm:made_up say")
+
+
+def test_citing_an_unretrieved_passage_breaks_coherence(shipped_build, tiny_kb):
+    env = make_env(shipped_build, "clinical_diagnosis")
+    env.reset(seed=0)
+    reference = env.episode.task["reference"]
+    for step in reference[:-1]:
+        call(env, step["name"], **step["arguments"])
+    call(env, "search_knowledge", query="CURB-65 pneumonia", k=2)
+    answer = dict(reference[-1]["arguments"], reasoning="See guidelines:made_up_passage.")
+    _, observation = call(env, "submit_answer", **answer)
+    assert env.episode.done
+    cheated = score_episode(env.domain, env.episode).components["coherence"]
+    env.episode.answer["reasoning"] = "See pm:curb65."
+    honest = score_episode(env.domain, env.episode).components["coherence"]
+    assert honest == 1.0 > cheated
 
 
 def test_missing_knowledge_base_is_an_error_observation(shipped_build, tmp_path, monkeypatch):
