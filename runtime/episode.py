@@ -8,8 +8,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-# How passage ids look (`icd10cm:A41.9`, `open_medicine:sepsis#3`): a lower-case source, a colon, a key.
-PASSAGE_ID = re.compile(r"\b[a-z][a-z0-9_]*:[A-Za-z0-9][A-Za-z0-9._#:-]*[A-Za-z0-9]")
+# A citation is a passage id in square brackets, `[icd10cm:A41.9]` or `[drugs:magnesium lactate]`: ids may
+# hold spaces, slashes and '#', so only the brackets delimit them reliably in free text.
+CITATION = re.compile(r"\[\s*([a-z][a-z0-9_]*:[^\[\]\n]{1,300}?)\s*\]")
 
 
 @dataclass(slots=True)
@@ -141,11 +142,11 @@ class EpisodeView:
 
     def cites_passages(self, text) -> bool:
         """`text` cites at least one knowledge-base passage id."""
-        return isinstance(text, str) and PASSAGE_ID.search(text) is not None
+        return isinstance(text, str) and CITATION.search(text) is not None
 
     def cites_retrieved(self, text) -> bool:
-        """Every knowledge-base passage id (`source:key`) cited in `text` was returned by a search here."""
-        cited = set(PASSAGE_ID.findall(text)) if isinstance(text, str) else set()
+        """Every passage id cited in `text` (`[source:key]`) was returned by a search in this episode."""
+        cited = set(CITATION.findall(text)) if isinstance(text, str) else set()
         return cited <= self._episode.retrieved
 
 

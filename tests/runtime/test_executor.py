@@ -111,9 +111,9 @@ def test_knowledge_search_through_the_env_is_grounded(shipped_build, tiny_kb):
     hostile, observation = call(env, "search_knowledge", query='"unbalanced AND (title:', k=3)
     assert hostile["ok"] or "error" in observation
     view = EpisodeView(env.episode)
-    assert view.cites_passages("CURB-65 of 3 (pm:curb65)") and not view.cites_passages("CURB-65 of 3")
-    assert view.cites_retrieved("CURB-65 of 3 (pm:curb65)")
-    assert not view.cites_retrieved("as pm:curb65 and pm:made_up say")
+    assert view.cites_passages("CURB-65 of 3 [pm:curb65]") and not view.cites_passages("CURB-65 of 3 (ratio 1:2)")
+    assert view.cites_retrieved("CURB-65 of 3 [ pm:curb65 ]") and view.cites_retrieved("no citation")
+    assert not view.cites_retrieved("as [pm:curb65] and [pm:made up/passage#2] say")
 
 
 def test_citing_an_unretrieved_passage_breaks_coherence(shipped_build, tiny_kb):
@@ -123,11 +123,11 @@ def test_citing_an_unretrieved_passage_breaks_coherence(shipped_build, tiny_kb):
     for step in reference[:-1]:
         call(env, step["name"], **step["arguments"])
     call(env, "search_knowledge", query="CURB-65 pneumonia", k=2)
-    answer = dict(reference[-1]["arguments"], reasoning="See guidelines:made_up_passage.")
+    answer = dict(reference[-1]["arguments"], reasoning="See [guidelines:made_up_passage].")
     _, observation = call(env, "submit_answer", **answer)
     assert env.episode.done
     cheated = score_episode(env.domain, env.episode).components["coherence"]
-    env.episode.answer["reasoning"] = "See pm:curb65."
+    env.episode.answer["reasoning"] = "See [pm:curb65]."
     honest = score_episode(env.domain, env.episode).components["coherence"]
     assert honest == 1.0 > cheated
 
