@@ -431,10 +431,12 @@ def process_name(family: str) -> str:
 
 
 def _reference_code(fam, marks, scope, ctx: DomainContext, out: CompiledFamily, errors) -> str:
+    """`reference__<family>(V, C, T)` -> [(spec step index, tool, arguments)], conditional steps included
+    only when their `when:` holds (the index maps a materialised step back to its line for errors)."""
     gen = PyGen(_gen_names)
     lines = [f"def {reference_name(fam.family)}(V, C, T):", "    return ["]
     for index, step in enumerate(fam.reference):
-        (tool_name, args), = step.items()
+        tool_name = next(k for k in step if k != "when")
         loc = ("reference", index)
         out.reference_positions.append(marks.at(loc))
         tool = ctx.tools.get(tool_name)
@@ -442,13 +444,32 @@ def _reference_code(fam, marks, scope, ctx: DomainContext, out: CompiledFamily, 
             errors.append(SpecError(f"unknown tool '{tool_name}' in the reference solution", marks.at(loc + (tool_name,), key=True),
                                     did_you_mean(tool_name, ctx.tools)))
             continue
-        rendered = _arguments(tool, args or {}, marks, loc + (tool_name,), scope, gen, errors)
-        lines.append(f"        ({tool_name!r}, {{{rendered}}}),")
-    last = next(iter(fam.reference[-1]))
-    if last != ctx.submit["name"]:
-        errors.append(SpecError(f"the reference solution must end with {ctx.submit['name']}", marks.at(("reference", len(fam.reference) - 1))))
+        rendered = _arguments(tool, step[tool_name] or {}, marks, loc + (tool_name,), scope, gen, errors)
+        item = f"({index}, {tool_name!r}, {{{rendered}}})"
+        lines.append(_conditional(item, step.get("when"), marks, loc + ("when",), scope, gen, errors))
+    last = fam.reference[-1]
+    if next(k for k in last if k != "when") != ctx.submit["name"] or "when" in last:
+        errors.append(SpecError(f"the reference solution must end with an unconditional {ctx.submit['name']}",
+                                marks.at(("reference", len(fam.reference) - 1))))
     lines.append("    ]")
     return "\n".join(lines)
+
+
+def _conditional(item: str, when: str | None, marks, loc, scope, gen, errors) -> str:
+    """One list entry of generated code: `item,` or, with a condition, `*([item] if cond else []),`."""
+    if when is None:
+        return f"        {item},"
+    from medgym.dsl.parser import parse_expression
+
+    origin = marks.expression_origin(loc)
+    try:
+        typed, t = check(parse_expression(when, origin), scope, origin)
+    except SpecError as exc:
+        errors.append(exc)
+        return f"        {item},"
+    if not isinstance(t, (BoolT, AnyT)):
+        errors.append(SpecError(f"`when:` must be true or false, but it is {t.describe()}", origin))
+    return f"        *([{item}] if {gen(typed)} else []),"
 
 
 def _arguments(tool: dict, args: dict, marks, loc, scope, gen, errors, extra: dict | None = None) -> str:
@@ -481,7 +502,9 @@ def _process_code(fam, marks, scope, ctx, errors) -> str:
             continue
         extra = {"topic": {"type": "string", "enum": sorted(ctx.topics)}} if tool["kind"] == "simulator" else None
         rendered = _arguments(tool, args, marks, loc + ("args",), scope, gen, errors, extra)
-        lines.append(f"        {{'tool': {name!r}, 'args': {{{rendered}}}}},")
+        when = None if isinstance(item, str) else item.when
+        lines.append(_conditional(f"{{'tool': {name!r}, 'args': {{{rendered}}}}}", when, marks, loc + ("when",),
+                                  scope, gen, errors))
     lines.append("    ]")
     return "\n".join(lines)
 

@@ -86,8 +86,9 @@ def materialize(fam: CompiledFamily, ctx: DomainContext, module, errors: list[Sp
             errors.append(SpecError(f"template error in task {index}: {exc}", marks.at(("ticket",))))
             break
         task["case"], task["truth"], task["vars"] = jsonable(C), jsonable(T), jsonable(V)
-        task["reference"] = [{"name": name, "arguments": jsonable(args)} for name, args in reference(V, C, T)]
-        if not _valid_reference(task, fam, validators, errors, reported):
+        steps = reference(V, C, T)
+        task["reference"] = [{"name": name, "arguments": jsonable(args)} for _, name, args in steps]
+        if not _valid_reference(task, [i for i, _, _ in steps], fam, validators, errors, reported):
             continue
         if not _reaches_truth(task, fam, ctx, errors, reported):
             continue
@@ -129,8 +130,8 @@ def _source_pos(fam, scenario, path):
     return None
 
 
-def _valid_reference(task, fam, validators, errors, reported) -> bool:
-    for step_index, step in enumerate(task["reference"]):
+def _valid_reference(task, spec_steps: list[int], fam, validators, errors, reported) -> bool:
+    for step, step_index in zip(task["reference"], spec_steps):
         validator = validators[step["name"]]
         problem = next(iter(validator.iter_errors(step["arguments"])), None)
         if problem is not None:

@@ -102,6 +102,7 @@ class SafetyRule(Spec):
 class Requirement(Spec):
     tool: Name
     args: dict[str, Value] = Field(default_factory=dict)
+    when: str | None = Field(None, description="required only when this expression holds for the task")
 
 
 class Process(Spec):
@@ -237,15 +238,20 @@ class _TaskSpec(Spec):
     history: dict[Name, Union[str, list[str]]] = Field(default_factory=dict)
     ticket: str = Field(description="jinja2 text shown to the agent at reset")
     truth: dict[Name, Value]
-    reference: list[dict[Name, dict[str, Value]]] = Field(min_length=1, description="the reference solution's tool calls")
+    reference: list[dict[Name, Union[dict[str, Value], str]]] = Field(
+        min_length=1, description="the reference solution's tool calls, {tool_name: {arg: value}}, each with an "
+                                  "optional `when: expression` so that one family can branch by scenario")
     rubric: Rubric
 
     @field_validator("reference")
     @classmethod
     def _one_call_per_item(cls, value):
         for item in value:
-            if len(item) != 1:
-                raise ValueError("each reference step is one tool: {tool_name: {arg: value}}")
+            tools = [k for k in item if k != "when"]
+            if len(tools) != 1 or not isinstance(item[tools[0]], dict):
+                raise ValueError("each reference step is one tool: {tool_name: {arg: value}} (plus an optional when:)")
+            if "when" in item and not isinstance(item["when"], str):
+                raise ValueError("`when:` of a reference step is an expression, e.g. when: scenario == 'stemi'")
         return value
 
 
