@@ -60,11 +60,22 @@ def _group_type(name, children: dict, loc: tuple, prefix: str, marks: Marks, fie
             continue
         for bound in ("range", "reference", "critical"):
             span = getattr(node, bound)
-            if span is not None and (not isinstance(t, NumT) or span[0] > span[1]):
-                errors.append(SpecError(f"'{bound}' needs a number field and low <= high", marks.at(here + (bound,))))
+            if span is not None and not _valid_span(span, t, one_sided=bound != "range"):
+                errors.append(SpecError(f"'{bound}' needs a number field and low <= high"
+                                        + (" (null for an open side)" if bound != "range" else ""),
+                                        marks.at(here + (bound,))))
         fields[path] = FieldInfo(path, t, node, marks.at(here))
         members.append((key, t))
     return RecordT(name, tuple(members))
+
+
+def _valid_span(span, t, one_sided: bool) -> bool:
+    low, high = span
+    if not isinstance(t, NumT) or (low is None and high is None):
+        return False
+    if None in (low, high):
+        return one_sided
+    return low <= high
 
 
 def field_summary(record: Record) -> dict:

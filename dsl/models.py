@@ -62,8 +62,10 @@ class RecordField(Spec):
     normal: Value | None = Field(None, description="healthy default: a distribution, a literal or an =expression")
     round: int | None = Field(None, ge=0, le=6, description="decimals kept when sampling")
     range: tuple[float, float] | None = Field(None, description="physiological limits; a generated value outside is an error")
-    reference: tuple[float, float] | None = Field(None, description="reference interval used for high/low flags")
-    critical: tuple[float, float] | None = Field(None, description="critical limits used for critical flags")
+    reference: tuple[float | None, float | None] | None = Field(
+        None, description="reference interval used for high/low flags; null for a one-sided limit, e.g. [null, 0.04]")
+    critical: tuple[float | None, float | None] | None = Field(
+        None, description="critical limits used for critical flags; null for a one-sided limit, e.g. [2.5, null]")
     source: str = Field("", description="provenance of the reference interval")
 
 

@@ -52,3 +52,18 @@ def test_conditional_step_and_requirement_follow_the_scenario(tmp_path):
 def test_bad_conditions_are_located_errors(tmp_path, step, expected):
     errors = [str(e) for e in check_specs(variant(tmp_path, step))]
     assert any(f"{CAP}:35:" in e and expected in e for e in errors), errors
+
+
+def test_one_sided_reference_and_critical_limits(tmp_path):
+    root = tmp_path / "specs"
+    shutil.copytree(MINI, root)
+    record = root / "domains" / "clinic" / "record.yaml"
+    text = record.read_text()
+    assert "bun: {type: number mg/dL" in text
+    record.write_text(text.replace("bun: {type: number mg/dL", "bun: {type: number mg/dL, critical: [null, 100]", 1))
+    out = tmp_path / "build"
+    compile_specs(root, out, gate=None)
+    fields = json.loads((out / "clinic" / "domain.json").read_text())["fields"]
+    assert fields["labs.bun"]["critical"] == [None, 100]
+    record.write_text(text.replace("bun: {type: number mg/dL", "bun: {type: number mg/dL, critical: [null, null]", 1))
+    assert any("'critical' needs a number field" in str(e) for e in check_specs(root))

@@ -140,3 +140,12 @@ def test_missing_knowledge_base_is_an_error_observation(shipped_build, tmp_path,
     result, observation = call(env, "search_knowledge", query="sepsis lactate")
     assert not result["ok"] and "knowledge base is not available" in observation and "medgym kb build" in observation
     executor._knowledge_base.cache_clear()
+
+
+def test_flags_with_one_sided_limits():
+    from medgym.runtime.executor import _flag
+
+    assert _flag(150, [60, 100], [None, 130]) == "critical_high"
+    assert _flag(30, [60, 100], [None, 130]) == "low"
+    assert _flag(0.02, [None, 0.04], None) == "normal" and _flag(0.09, [None, 0.04], None) == "high"
+    assert _flag(7, None, None) is None
