@@ -120,6 +120,8 @@ class Checker:
     def _BinOp(self, node: n.BinOp):
         left, lt = self.check(node.left)
         right, rt = self.check(node.right)
+        if node.op == "+" and self.joins(lt, rt):
+            return replace(node, left=left, right=right), lt if not isinstance(lt, AnyT) else rt
         for side, t in ((node.left, lt), (node.right, rt)):
             if not isinstance(t, (NumT, AnyT)):
                 raise self.fail(side, f"'{node.op}' needs numbers, but '{_show(side)}' is {t.describe()}")
@@ -135,6 +137,14 @@ class Checker:
         if node.op == "/":
             return replace(node, left=left, right=right), NumT(lt.unit if rt.unit is None else None)
         return replace(node, left=left, right=right), NumT()
+
+    @staticmethod
+    def joins(lt: Type, rt: Type) -> bool:
+        """`+` of two texts (concatenation) or two lists of the same item type (one list after the other)."""
+        texts = (TextT, EnumT)
+        if isinstance(lt, TextT) and isinstance(rt, texts) or isinstance(rt, TextT) and isinstance(lt, texts):
+            return True
+        return isinstance(lt, ListT) and isinstance(rt, ListT) and lt.item == rt.item
 
     def _Compare(self, node: n.Compare):
         if node.op in ("in", "notin"):

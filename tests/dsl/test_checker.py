@@ -65,6 +65,20 @@ def test_types_of_operators():
     assert "'<' compares numbers" in error("case.sex < 3")
 
 
+def test_plus_joins_texts_and_lists():
+    assert typed("'sex: ' + case.sex")[1] == TEXT
+    assert typed("case.allergies + ['latex']")[1] == ListT(TEXT)
+    assert "'+' needs numbers" in error("case.allergies + 'latex'")
+    assert "'+' needs numbers" in error("case.age + 'years'")
+
+
+def test_citation_functions_take_text():
+    scope = Scope({"case": CASE, "answer": RecordT("answer", (("reasoning", TEXT),))}, {}, episode=True)
+    assert check(parse_expression("cites_retrieved(answer.reasoning)"), scope, ORIGIN)[1] == BOOL
+    with pytest.raises(SpecError, match="argument of cites_passages"):
+        check(parse_expression("cites_passages(case.age)"), scope, ORIGIN)
+
+
 def test_episode_functions_only_in_rubrics():
     assert "only available in rubric expressions" in error('called("x")')
     scope = Scope({"case": CASE}, {}, episode=True, tool_names=frozenset({"get_vital_signs"}))
