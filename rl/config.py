@@ -43,6 +43,10 @@ class RolloutConfig(_Section):
     context_limit: int = Field(16384, ge=16, description="whole-sequence token limit; later turns get no KL")
     temperature: float = Field(1.0, gt=0)
     top_p: float = Field(1.0, gt=0, le=1)
+    prompt: Literal["policy", "card"] = Field(
+        "policy", description="policy: the domain's full policy, tools as JSON schemas (through the chat template's "
+                              "tool support, else in the system prompt); card: the domain card's short description "
+                              "and task with one-line tool signatures, for small models and CPU runs")
 
 
 class RewardConfig(_Section):
@@ -77,12 +81,42 @@ class OptimConfig(_Section):
     steps: int = Field(100, ge=1)
     warmup_steps: int = Field(0, ge=0)
     seed: int = 0
+    micro_batch_size: int = Field(4, ge=1, description="trajectories per forward/backward pass (gradients are "
+                                                       "accumulated; bounds activation memory)")
 
 
 class RunConfig(_Section):
     eval_every: int = Field(10, ge=0, description="0: never")
     save_every: int = Field(10, ge=1)
     tensorboard: bool = True
+    keep_checkpoints: int = Field(1, ge=0, description="checkpoints kept on disk, newest first (0: keep all)")
+
+
+class OpenRLHFConfig(_Section):
+    """Cluster settings for `backend: openrlhf` (OpenRLHF 0.11.x on Ray + vLLM); the local backend ignores them."""
+
+    pretrain: str | None = Field(None, description="the Hugging Face model folder every node loads (default: "
+                                                   "model.path); must exist at the same path on each node")
+    save_path: str | None = Field(None, description="where the final model is saved (default: RUN_DIR/model)")
+    num_nodes: int = Field(1, ge=1, description="nodes for the policy (DeepSpeed) actors")
+    gpus_per_node: int = Field(8, ge=1, description="GPUs per node for the policy actors")
+    vllm_engines: int = Field(8, ge=1, description="vLLM rollout engines")
+    vllm_tensor_parallel: int = Field(1, ge=1, description="GPUs per vLLM engine")
+    vllm_gpu_memory_utilization: float = Field(0.5, gt=0, le=1, description="share of a GPU vLLM may take "
+                                                                            "(colocated: leave room for training)")
+    zero_stage: Literal[1, 2, 3] = Field(2, description="DeepSpeed ZeRO stage (TT-OPD's in-process EMA teacher "
+                                                        "needs 1 or 2)")
+    colocate: bool = Field(True, description="vLLM engines and the policy share the GPUs, each sleeping in turn")
+    gradient_checkpointing: bool = True
+    attn_implementation: str = Field("flash_attention_2", description="transformers attention for training")
+    micro_train_batch_size: int = Field(1, ge=1, description="trajectories per GPU per forward/backward")
+    micro_rollout_batch_size: int = Field(1, ge=1, description="trajectories per GPU per log-prob forward")
+    teacher_fp32_master: bool = Field(True, description="take TT-OPD's EMA on an fp32 copy of the teacher in host "
+                                                        "RAM (4 bytes/parameter per GPU): with bf16 weights an EMA "
+                                                        "at decay 0.995 mostly rounds back to the old value")
+    ray_address: str | None = Field(None, description="submit to this Ray cluster (`ray job submit --address`); "
+                                                      "None: start Ray locally on this node")
+    extra_args: list[str] = Field(default_factory=list, description="more train_ppo_ray flags, appended verbatim")
 
 
 class TrainConfig(_Section):
@@ -94,6 +128,7 @@ class TrainConfig(_Section):
     algorithm: AlgorithmConfig = Field(default_factory=AlgorithmConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
     run: RunConfig = Field(default_factory=RunConfig)
+    openrlhf: OpenRLHFConfig = Field(default_factory=OpenRLHFConfig)
 
     @model_validator(mode="after")
     def _consistent(self) -> "TrainConfig":
@@ -106,10 +141,14 @@ class TrainConfig(_Section):
     @classmethod
     def embedded(cls) -> "TrainConfig":
         """The default `medgym train` runs with no config: a few short TT-OPD steps on CPU."""
-        return cls(rollout=RolloutConfig(group_size=2, prompts_per_step=2, max_turns=3, max_new_tokens=96,
-                                         max_length=512, context_limit=4096, temperature=0.8),
+        # prompt="card": the shipped policies plus full tool schemas are ~7k tokens, too long for a 135M model
+        # trained on CPU; micro-batches of one keep the peak memory of a backward pass near 5 GB.
+        # Two steps of one task x two samples x two turns: the whole loop (rollout, hint, KL, EMA, checkpoint)
+        # in a few CPU minutes; three steps of 2x2x3 took 19 min on the reference machine.
+        return cls(rollout=RolloutConfig(group_size=2, prompts_per_step=1, max_turns=2, max_new_tokens=48,
+                                         max_length=512, context_limit=4096, temperature=0.8, prompt="card"),
                    data=DataConfig(max_tasks=16, eval_tasks=2),
-                   optim=OptimConfig(lr=1e-5, steps=3), run=RunConfig(eval_every=0, save_every=1))
+                   optim=OptimConfig(lr=1e-5, steps=2, micro_batch_size=1), run=RunConfig(eval_every=0, save_every=1))
 
 
 class ConfigError(ValueError):

@@ -16,6 +16,9 @@ from medgym.cli import inspect as _inspect  # noqa: F401,E402
 from medgym.cli import kb as _kb  # noqa: F401,E402
 from medgym.cli import run as _run  # noqa: F401,E402
 from medgym.cli import evaluate as _evaluate  # noqa: F401,E402
+from medgym.cli import train as _train  # noqa: F401,E402
+from medgym.cli import plot as _plot  # noqa: F401,E402
+from medgym.cli import export as _export  # noqa: F401,E402
 
 
 def main() -> None:

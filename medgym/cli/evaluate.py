@@ -15,7 +15,10 @@ from medgym.cli._app import abort, app, build_or_abort, console_err
 
 @app.command("eval")
 def eval_command(
-    agent: str = typer.Option("oracle", "--agent", help="oracle, noop, guess, spam, garbage"),
+    agent: str = typer.Option("oracle", "--agent", help="oracle, noop, guess, spam, garbage, hf:PATH (a local "
+                                                        "model), openai:URL (a chat completions endpoint)"),
+    model: Optional[str] = typer.Option(None, "--model", help="the model name to request from an openai:URL "
+                                                              "endpoint (default: the first it lists)"),
     domain: Optional[List[str]] = typer.Option(None, "--domain", help="a domain to evaluate (repeatable; default: all)"),
     split: str = typer.Option("test", "--split", help="train, val, test or all"),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="at most this many tasks per domain"),
@@ -30,10 +33,15 @@ def eval_command(
 
     folder = build_or_abort(build)
     chosen_split = None if split == "all" else split
+    options = {}
+    if model is not None:
+        if not agent.startswith("openai:"):
+            abort("--model names the model of an openai:URL endpoint; other agents take none")
+        options["model"] = model
     try:
-        make_agent(agent)
+        make_agent(agent, **options)
         select_tasks(Build.open(folder), domain, chosen_split, 1)
-    except (UnknownAgent, BuildError) as exc:
+    except (UnknownAgent, BuildError, ValueError) as exc:
         abort(str(exc))
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -41,7 +49,8 @@ def eval_command(
     with Progress(*columns, console=console_err, transient=True) as progress:
         bar = progress.add_task("episodes", total=None)
         summary = evaluate(folder, agent, domains=domain, split=chosen_split, limit=limit, out=out,
-                           progress=lambda done, total: progress.update(bar, completed=done, total=total))
+                           progress=lambda done, total: progress.update(bar, completed=done, total=total),
+                           agent_options=options)
     if as_json:
         typer.echo(json.dumps(summary, indent=1))
     _print_summary(summary, out)

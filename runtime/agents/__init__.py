@@ -29,14 +29,25 @@ class UnknownAgent(ValueError):
     pass
 
 
+MODEL_AGENTS = ("hf", "openai")  # registered by medgym.rl.agents, imported on first use (it needs torch)
+
+
 def make_agent(name: str, **options) -> Agent:
     """An agent by name; `hf:PATH` and `openai:URL` name model-backed agents when those are installed."""
     kind = name.split(":", 1)[0]
+    if kind in MODEL_AGENTS and kind not in AGENTS:
+        try:
+            import medgym.rl.agents  # noqa: F401  (registers hf and openai in AGENTS)
+        except ImportError as exc:
+            raise UnknownAgent(f"agent {name!r} needs the rl extra (pip install 'medgym[rl]'): {exc}") from None
     factory = AGENTS.get(kind)
     if factory is None:
-        raise UnknownAgent(f"unknown agent {name!r}: choose one of {', '.join(AGENTS)}")
+        known = ", ".join([*AGENTS, *(f"{k}:..." for k in MODEL_AGENTS if k not in AGENTS)])
+        raise UnknownAgent(f"unknown agent {name!r}: choose one of {known}")
+    if kind in MODEL_AGENTS and ":" not in name:
+        raise UnknownAgent(f"agent {name!r} needs a target: {kind}:{'PATH' if kind == 'hf' else 'URL'}")
     return factory(name, **options) if ":" in name else factory(**options)
 
 
-__all__ = ["AGENTS", "PROBES", "Agent", "GarbageAgent", "GuessAgent", "NoopAgent", "OracleAgent", "SpamAgent",
-           "UnknownAgent", "make_agent"]
+__all__ = ["AGENTS", "MODEL_AGENTS", "PROBES", "Agent", "GarbageAgent", "GuessAgent", "NoopAgent", "OracleAgent",
+           "SpamAgent", "UnknownAgent", "make_agent"]

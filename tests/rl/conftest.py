@@ -5,6 +5,7 @@ The rl extra (torch, transformers) is optional; without it these tests are not c
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import pytest
 
@@ -87,3 +88,77 @@ def batch():
             col += n
         assert col == length
     return {"input_ids": ids, "attention_mask": attention, "assistant_mask": assistant, "prompt_lens": prompt_lens}
+
+
+# -- the local trainer and model-backed agents (tests/rl/local, tests/rl/test_agents.py) --------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+MINI = ROOT / "tests" / "compiler" / "fixtures" / "mini"
+SUBMIT = '<tool_call>{"name": "submit_answer", "arguments": {"curb65": 1, "disposition": "home"}}</tool_call>'
+"""What the taught model (``submit_model_dir``) answers to any mini-domain ticket."""
+
+
+@pytest.fixture(scope="session")
+def submit_call() -> str:
+    """``SUBMIT``, for test modules (which cannot import this conftest by name)."""
+    return SUBMIT
+
+
+@pytest.fixture(scope="session")
+def mini_build(tmp_path_factory) -> Path:
+    from medgym.compiler.pipeline import compile_specs
+
+    out = tmp_path_factory.mktemp("mini") / "build"
+    compile_specs(MINI, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A 2-layer, 32-wide random Llama and a 2k-token BPE trained on the shipped specs, saved as a model folder."""
+    from medgym.rl.local.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="session")
+def submit_model_dir(tmp_path_factory, mini_build, tiny_model_dir) -> Path:
+    """The tiny model trained until its greedy answer to a mini-domain episode's opening is ``SUBMIT``.
+
+    Trained on the openings exactly as the chat template renders them with the domain's tools, so both a
+    server applying the template itself and the trainer's own rendering reach the same prompt tokens.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from medgym.runtime.build import Build
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    domain = Build.open(mini_build).domain("clinic")
+    target = tokenizer(SUBMIT + "<|im_end|>", add_special_tokens=False)["input_ids"]
+    rows = []
+    for task in domain.tasks("train")[:1] + domain.tasks("test")[:2]:  # the tasks the agent tests play
+        messages = [{"role": "system", "content": domain.data["policy"]}, {"role": "user", "content": task["ticket"]}]
+        text = tokenizer.apply_chat_template(messages, tools=domain.openai_tools(), tokenize=False,
+                                             add_generation_prompt=True)
+        prompt = tokenizer(text, add_special_tokens=False)["input_ids"]
+        rows.append((prompt, target))
+    torch.manual_seed(0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    for _ in range(200):
+        for prompt, answer in rows:
+            ids = torch.tensor([prompt + answer])
+            labels = torch.tensor([[-100] * len(prompt) + answer])
+            loss = model(input_ids=ids, labels=labels).loss
+            loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        if loss.item() < 0.01:
+            break
+    model.eval()
+    out = tmp_path_factory.mktemp("submit") / "model"
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out

@@ -1,0 +1,1 @@
+"""Stand-in package for deepspeed.module_inject (tensor-parallel weight gathering)."""

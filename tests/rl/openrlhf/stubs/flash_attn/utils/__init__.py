@@ -1,0 +1,1 @@
+"""Stand-in package for flash_attn.utils."""
