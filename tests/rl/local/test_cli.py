@@ -80,15 +80,30 @@ def test_openrlhf_backend_absent_gives_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_openrlhf_backend_gets_the_resolved_config(tmp_path, monkeypatch):
-    calls = []
+    calls, outcome = [], {"rc": 0}
+
+    class LaunchError(ValueError):
+        pass
+
+    def launch(config, out, dry_run):
+        calls.append((config, out, dry_run))
+        if outcome.get("refuse"):
+            raise LaunchError("zero_stage 3 cannot hold the TT-OPD teacher")
+        return outcome["rc"]
+
     module = type(sys)("medgym.rl.openrlhf.launch")
-    module.launch = lambda config, out, dry_run: calls.append((config, out, dry_run))
+    module.launch, module.LaunchError = launch, LaunchError
     monkeypatch.setitem(sys.modules, "medgym.rl.openrlhf.launch", module)
-    result = runner.invoke(app, ["train", "--out", str(tmp_path / "r"), "--backend", "openrlhf", "--steps", "9",
-                                 "--dry-run"])
+    args = ["train", "--out", str(tmp_path / "r"), "--backend", "openrlhf", "--steps", "9", "--dry-run"]
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     [(config, out, dry_run)] = calls
     assert config.backend == "openrlhf" and config.optim.steps == 9 and out == tmp_path / "r" and dry_run
+    outcome["rc"] = 7  # a failed training run's exit code reaches the shell
+    assert runner.invoke(app, args).exit_code == 7
+    outcome["refuse"] = True  # a refused config is a clear error, not an internal one
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 2 and "zero_stage 3 cannot hold" in refused.output
 
 
 @pytest.fixture(scope="module")
