@@ -9,6 +9,7 @@ import os
 import sys
 
 import typer
+from rich.markup import escape
 
 from medgym.cli._app import app, abort, console_err  # noqa: F401  (re-exported for subcommand modules)
 from medgym.cli import compile as _compile  # noqa: F401,E402  (each import registers its commands)
@@ -30,6 +31,6 @@ def main() -> None:
     except Exception as exc:  # a bug, not a user error: show it briefly, full trace only on request
         if os.environ.get("MEDGYM_DEBUG"):
             raise
-        console_err.print(f"[red]internal error:[/] {type(exc).__name__}: {exc}")
+        console_err.print(f"[red]internal error:[/] {type(exc).__name__}: {escape(str(exc))}")
         console_err.print("set MEDGYM_DEBUG=1 to see the traceback")
         sys.exit(3)

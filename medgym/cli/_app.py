@@ -5,6 +5,7 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 app = typer.Typer(
     name="medgym",
@@ -18,7 +19,8 @@ console_err = Console(stderr=True)
 
 def abort(message: str, code: int = 2) -> NoReturn:
     """Print one red line to stderr and exit: 1 = checks failed, 2 = usage or input error."""
-    console_err.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # Messages quote user input and install hints such as medgym[rl]: never read them as rich markup.
+    console_err.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -25,7 +25,10 @@ def train_command(
                                                           "nothing"),
 ) -> None:
     """Train a policy with GRPO or TT-OPD; prints a JSON summary when done."""
-    from medgym.rl.config import ConfigError, load_config
+    try:
+        from medgym.rl.config import ConfigError, load_config
+    except ImportError as exc:  # medgym.rl is torch code; a core install has none
+        abort(f"training needs the rl extra: pip install torch==2.13.0 && pip install 'medgym[rl]' ({exc})")
 
     try:
         cfg = load_config(config)
