@@ -459,17 +459,28 @@ def _conditional(item: str, when: str | None, marks, loc, scope, gen, errors) ->
     """One list entry of generated code: `item,` or, with a condition, `*([item] if cond else []),`."""
     if when is None:
         return f"        {item},"
+    checked = _condition(when, marks, loc, scope, errors, "`when:`")
+    if checked is None:
+        return f"        {item},"
+    return f"        *([{item}] if {gen(checked[1])} else []),"
+
+
+def _condition(text: str, marks, loc, scope: Scope, errors, what: str):
+    """Parse and type-check a true-or-false expression: (expression, typed expression), or None after
+    recording the error."""
     from medgym.dsl.parser import parse_expression
 
     origin = marks.expression_origin(loc)
     try:
-        typed, t = check(parse_expression(when, origin), scope, origin)
+        expr = parse_expression(text, origin)
+        typed, t = check(expr, scope, origin)
     except SpecError as exc:
         errors.append(exc)
-        return f"        {item},"
+        return None
     if not isinstance(t, (BoolT, AnyT)):
-        errors.append(SpecError(f"`when:` must be true or false, but it is {t.describe()}", origin))
-    return f"        *([{item}] if {gen(typed)} else []),"
+        errors.append(SpecError(f"{what} must be true or false, but it is {t.describe()}", origin))
+        return None
+    return expr, typed
 
 
 def _arguments(tool: dict, args: dict, marks, loc, scope, gen, errors, extra: dict | None = None) -> str:
@@ -522,18 +533,10 @@ def episode_scope(ctx: DomainContext, base: Scope) -> Scope:
 
 def predicate(name: str, text: str, marks, loc, scope: Scope, errors) -> tuple[str, bool, str] | None:
     """Check one rubric expression (a bool) and return (generated def, needs_answer, name)."""
-    from medgym.dsl.parser import parse_expression
-
-    origin = marks.expression_origin(loc)
-    try:
-        expr = parse_expression(text, origin)
-        typed, t = check(expr, scope, origin)
-    except SpecError as exc:
-        errors.append(exc)
+    checked = _condition(text, marks, loc, scope, errors, "this rule")
+    if checked is None:
         return None
-    if not isinstance(t, (BoolT, AnyT)):
-        errors.append(SpecError(f"this rule must be true or false, but it is {t.describe()}", origin))
-        return None
+    expr, typed = checked
     needs_answer = any(isinstance(node, n.Name) and node.id == "answer" for node in n.walk(expr))
     body = PyGen(predicate_names, lenient=True)(typed)
     return f"def {name}(v):\n    return bool({body})", needs_answer, name

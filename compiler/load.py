@@ -46,15 +46,12 @@ class SpecTree:
     files: list[Path] = field(default_factory=list)
     errors: list[SpecError] = field(default_factory=list)
 
-    def content_hash(self) -> str:
-        return content_hash(self.root, self.files)
 
-
-def content_hash(root: Path, files: list[Path] | None = None) -> str:
+def content_hash(root: Path) -> str:
     """sha256 over the spec files' names and bytes: computed before any parsing, so an unchanged tree is
     recognised without loading it."""
     digest = hashlib.sha256()
-    for path in sorted(spec_files(root) if files is None else files):
+    for path in spec_files(root):
         digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()

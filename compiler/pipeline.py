@@ -51,13 +51,14 @@ def compile_specs(specs: Path | str, out: Path | str, *, force: bool = False, ga
     """Compile `specs` into `out`; raise SpecErrors listing every problem found."""
     started = time.perf_counter()
     specs, out = Path(specs), Path(out)
-    if not force and specs.is_dir():
+    files_hash = content_hash(specs) if specs.is_dir() else ""
+    if not force and files_hash:
         # A build is only ever written from specs that compiled cleanly, so equal hashes need no parsing.
-        cached = _cached_manifest(out, content_hash(specs))
+        cached = _cached_manifest(out, files_hash)
         if cached is not None:
             return BuildResult(out, cached, True, time.perf_counter() - started)
     tree = load_tree(specs)
-    spec_hash = tree.content_hash() if tree.files else ""
+    spec_hash = files_hash if tree.files else ""
     if tree.errors:
         raise SpecErrors(tree.errors)
     staging = out.parent / f".{out.name}.staging-{os.getpid()}"

@@ -12,6 +12,7 @@ from pathlib import Path
 import fastjsonschema
 
 from medgym.dsl.support import load_sibling
+from medgym.dsl.topics import TopicMatcher
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")
@@ -67,11 +68,14 @@ class Domain:
         return self._tasks[split]
 
     def task(self, task_id: str) -> dict:
-        for split in SPLITS:
-            for task in self.tasks(split):
-                if task["task_id"] == task_id:
-                    return task
-        raise BuildError(f"no task {task_id!r} in domain {self.name}")
+        task = self._by_id.get(task_id)
+        if task is None:
+            raise BuildError(f"no task {task_id!r} in domain {self.name}")
+        return task
+
+    @functools.cached_property
+    def _by_id(self) -> dict[str, dict]:
+        return {task["task_id"]: task for split in SPLITS for task in self.tasks(split)}
 
     def openai_tools(self) -> list[dict]:
         return [tool.openai() for tool in self.tools.values()]
@@ -84,6 +88,19 @@ class Domain:
             for path in tool.spec.get("reveals") or []:
                 found.setdefault(path, []).append(tool.name)
         return found
+
+    @functools.cached_property
+    def read_by(self) -> dict[str, str]:
+        """Case group -> the first lookup tool that reads it (named in an order's result)."""
+        found: dict[str, str] = {}
+        for tool in self.tools.values():
+            if tool.kind == "lookup":
+                found.setdefault(".".join(tool.spec["path"]), tool.name)
+        return found
+
+    @functools.cached_property
+    def topic_matcher(self) -> TopicMatcher:
+        return TopicMatcher(self.data.get("history_topics", {}))
 
 
 class Build:

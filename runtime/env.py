@@ -72,7 +72,7 @@ class MedEnv(gym.Env):
         parsed = parse_action(action)
         results = self._run_turn(episode, parsed)
         observation = _clip(_render(results, self.domain))
-        self._record(action, results, observation)
+        self._record(action, observation)
         terminated = episode.done
         truncated = not terminated and episode.turns >= self.max_turns
         info = {"tool_results": results, "turn": episode.turns, "clock_min": episode.clock}
@@ -145,7 +145,7 @@ class MedEnv(gym.Env):
                 "valid_calls": ep.valid_calls, "invalid_calls": ep.invalid_calls, "no_call_turns": ep.no_call_turns,
                 "submitted": ep.submitted, "clock_min": ep.clock}
 
-    def _record(self, action, results: list[dict], observation: str) -> None:
+    def _record(self, action, observation: str) -> None:
         self.transcript.append({"role": "assistant", "content": _action_text(action)})
         self.transcript.append({"role": "tool", "content": observation})
 

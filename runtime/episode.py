@@ -137,9 +137,6 @@ class EpisodeView:
         prefix = path + "."
         return any(p.startswith(prefix) for p in seen)
 
-    def retrieved(self, passage_id: str) -> bool:
-        return passage_id in self._episode.retrieved
-
     def cites_passages(self, text) -> bool:
         """`text` cites at least one knowledge-base passage id."""
         return isinstance(text, str) and CITATION.search(text) is not None

@@ -11,7 +11,6 @@ import random
 import zlib
 
 from medgym.dsl.support import InstrumentInputError
-from medgym.dsl.topics import TopicMatcher
 from medgym.runtime.build import Domain, Tool
 from medgym.runtime.episode import Episode
 
@@ -125,11 +124,10 @@ def _action(domain: Domain, episode: Episode, tool: Tool, arguments: dict):
                 episode.revealed.setdefault(f"{prefix}.{name}", ready_at)
         else:
             episode.revealed.setdefault(prefix, ready_at)
-        readers = [t.name for t in domain.tools.values() if t.kind == "lookup" and ".".join(t.spec["path"]) == prefix]
         result["status"] = "ordered"
         result["results_ready_at_min"] = round(ready_at, 1)
-        if readers:
-            result["read_with"] = readers[0]
+        if prefix in domain.read_by:
+            result["read_with"] = domain.read_by[prefix]
     return result, None
 
 
@@ -163,7 +161,7 @@ def _table(domain: Domain, episode: Episode, tool: Tool, arguments: dict):
 
 def _simulator(domain: Domain, episode: Episode, tool: Tool, arguments: dict):
     question = str(arguments.get(tool.spec["question_param"], ""))
-    topic = _matcher(domain).match(question)
+    topic = domain.topic_matcher.match(question)
     entity = domain.data.get("entity", "patient")
     if topic is None:
         topics = "; ".join(f"{d.get('description', name)}" for name, d in domain.data.get("history_topics", {}).items())
@@ -185,13 +183,6 @@ def _pick(episode: Episode, topic: str, times: int, n: int) -> int:
     """Deterministic per task and topic: the first answer is seeded, a repeated question gets the next wording."""
     seed = zlib.crc32(f"{episode.task.get('task_id')}|{episode.task.get('seed')}|{topic}".encode())
     return (random.Random(seed).randrange(n) + times) % n
-
-
-def _matcher(domain: Domain) -> TopicMatcher:
-    matcher = domain.__dict__.get("_topic_matcher")
-    if matcher is None:
-        matcher = domain.__dict__["_topic_matcher"] = TopicMatcher(domain.data.get("history_topics", {}))
-    return matcher
 
 
 # -- knowledge base, submit, python --------------------------------------------------------------------------------

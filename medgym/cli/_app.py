@@ -34,8 +34,10 @@ def build_or_abort(build=None):
     from medgym.shipped import ensure_build
 
     try:
-        with console_err.status("compiling the shipped specs (first use)...", spinner="dots"):
+        if build is not None:
             return ensure_build(build)
+        with console_err.status("compiling the shipped specs (first use)...", spinner="dots"):
+            return ensure_build(None)
     except SpecErrors as exc:
         for error in exc.errors:
             console_err.print(str(error), highlight=False, soft_wrap=True, markup=False)

@@ -1,4 +1,4 @@
-"""The compiler end to end on the mini fixture: artifacts, determinism, split stability, caching."""
+"""The compiler end to end: the mini fixture (artifacts, determinism, split stability, caching) and the shipped specs."""
 import json
 import shutil
 from pathlib import Path
@@ -115,3 +115,30 @@ def test_static_case_is_compiled(build):
     (case,) = [t for t in tasks(build) if t["family"] == "confused_elder"]
     assert case["truth"] == {"curb65": 2, "disposition": "ward"}
     assert case["rubric"]["process"]["require"][0] == {"tool": "ask_patient", "args": {"topic": "confusion"}}
+
+
+# -- the shipped specs as a whole -----------------------------------------------------------------------------------
+
+def test_shipped_manifest_counts(shipped_build):
+    counts = json.loads((shipped_build / "manifest.json").read_text())["counts"]
+    assert counts["domains"] >= 2 and counts["tools"] >= 24 and counts["instruments"] >= 8 and counts["tasks"] >= 400
+    for name, domain in json.loads((shipped_build / "manifest.json").read_text())["domains"].items():
+        assert domain["tools"] >= 12, name
+        assert sum(domain["splits"].values()) == domain["tasks"]
+
+
+def test_every_shipped_tools_json_is_an_openai_tool_list(shipped_build):
+    for folder in (p for p in shipped_build.iterdir() if (p / "tools.json").exists()):
+        tools = json.loads((folder / "tools.json").read_text())
+        jsonschema.validate(tools, OPENAI_TOOLS)
+        for tool in tools:
+            parameters = tool["function"]["parameters"]
+            jsonschema.Draft202012Validator.check_schema(parameters)
+            assert set(parameters.get("required", [])) <= set(parameters["properties"])
+
+
+def test_shipped_python_tools_are_at_most_a_tenth(shipped_build):
+    kinds = [t["kind"] for d in ("triage", "clinical_diagnosis")
+             for t in json.loads((shipped_build / d / "domain.json").read_text())["tools"]]
+    assert kinds.count("python") <= len(kinds) / 10
+    assert {"lookup", "action", "instrument", "table", "simulator", "kb_search", "submit"} <= set(kinds)

@@ -92,8 +92,6 @@ def batch():
 
 # -- the local trainer and model-backed agents (tests/rl/local, tests/rl/test_agents.py) --------------------------
 
-ROOT = Path(__file__).resolve().parents[2]
-MINI = ROOT / "tests" / "compiler" / "fixtures" / "mini"
 SUBMIT = '<tool_call>{"name": "submit_answer", "arguments": {"curb65": 1, "disposition": "home"}}</tool_call>'
 """What the taught model (``submit_model_dir``) answers to any mini-domain ticket."""
 
@@ -102,15 +100,6 @@ SUBMIT = '<tool_call>{"name": "submit_answer", "arguments": {"curb65": 1, "dispo
 def submit_call() -> str:
     """``SUBMIT``, for test modules (which cannot import this conftest by name)."""
     return SUBMIT
-
-
-@pytest.fixture(scope="session")
-def mini_build(tmp_path_factory) -> Path:
-    from medgym.compiler.pipeline import compile_specs
-
-    out = tmp_path_factory.mktemp("mini") / "build"
-    compile_specs(MINI, out)
-    return out
 
 
 @pytest.fixture(scope="session")

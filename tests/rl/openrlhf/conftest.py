@@ -46,16 +46,6 @@ CHAT_TEMPLATE = (
 """A Qwen2.5-style ChatML template: Hermes tools in the system turn, tool results as <tool_response> user turns."""
 
 
-@pytest.fixture(scope="session")
-def mini_build(tmp_path_factory) -> Path:
-    from medgym.compiler.pipeline import compile_specs
-    from medgym.gate import reference_gate
-
-    out = tmp_path_factory.mktemp("openrlhf-mini") / "build"
-    compile_specs(MINI, out, gate=reference_gate)
-    return out
-
-
 def _corpus() -> list[str]:
     texts = [p.read_text(encoding="utf-8") for p in sorted(MINI.rglob("*")) if p.suffix in {".md", ".yaml", ".score"}]
     return texts + ['<tool_call>{"name": "submit_answer", "arguments": {"patient_id": "P-1"}}</tool_call>'] * 4

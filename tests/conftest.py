@@ -1,4 +1,5 @@
-"""Shared builds for the runtime tests: the shipped specs (with the reference gate) and the mini fixture."""
+"""Builds shared by every test folder, compiled once per session: the shipped specs and the mini fixture
+(both through the reference gate)."""
 from pathlib import Path
 
 import pytest
@@ -6,7 +7,7 @@ import pytest
 from medgym.compiler.pipeline import compile_specs
 from medgym.gate import reference_gate
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 MINI = ROOT / "tests" / "compiler" / "fixtures" / "mini"
 
 
