@@ -64,8 +64,9 @@ def evaluate(build_dir: Path, agent_name: str, *, domains: list[str] | None = No
     sink = open(out, "w", encoding="utf-8") if out else nullcontext()
     with sink as lines:
         for done, (domain, task_id) in enumerate(tasks, 1):
-            env = envs.get(domain) or envs.setdefault(domain, make_env(build_dir, domain))
-            record = run_episode(env, make_agent(agent_name, **(agent_options or {})), task_id, agent_name)
+            if domain not in envs:
+                envs[domain] = make_env(build_dir, domain)
+            record = run_episode(envs[domain], make_agent(agent_name, **(agent_options or {})), task_id, agent_name)
             if lines is not None:
                 lines.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
             record.pop("transcript", None)
