@@ -19,11 +19,12 @@ from medgym.runtime.episode import CallRecord, Episode
 from medgym.runtime.executor import ToolError, execute
 from medgym.runtime.rewards import score_episode
 from medgym.runtime.spaces import UnicodeText
-from medgym.runtime.toolcalls import MAX_ACTION_CHARS, ParsedTurn, parse_action
+from medgym.runtime.toolcalls import MAX_ACTION_CHARS, ParsedTurn, clean_text, parse_action
 
 MAX_OBSERVATION_CHARS = 200_000
 MAX_KEPT_ACTION_CHARS = 20_000  # the transcript keeps this much of each action (memory per live episode)
 REWARD_MODES = ("composite", "accuracy")
+_MAX_RESULT_DEPTH = 64  # results deeper than this (only a python-kind tool could build one) are left as they are
 
 
 class MedEnv(gym.Env):
@@ -56,7 +57,7 @@ class MedEnv(gym.Env):
         task = self._choose_task(options or {})
         self.episode = Episode(task)
         policy = self.domain.data.get("policy", "")
-        observation = _clip(f"{policy}\n\n## Ticket\n\n{task['ticket']}")
+        observation = clean_text(_clip(f"{policy}\n\n## Ticket\n\n{task['ticket']}"))
         self.transcript = [{"role": "system", "content": policy}, {"role": "user", "content": task["ticket"]}]
         self._last_observation = observation
         info = {"task_id": task["task_id"], "domain": self.domain.name, "family": task.get("family"),
@@ -69,9 +70,9 @@ class MedEnv(gym.Env):
         if episode is None or episode.done or episode.turns >= self.max_turns:
             raise RuntimeError("the episode has ended: call reset() before step()")
         episode.turns += 1
-        parsed = parse_action(action)
+        parsed = parse_action(action)  # arguments come back plain, finite and bounded, or as errors
         results = self._run_turn(episode, parsed)
-        observation = _clip(_render(results, self.domain))
+        observation = clean_text(_clip(_render(results, self.domain)))
         self._record(action, observation)
         terminated = episode.done
         truncated = not terminated and episode.turns >= self.max_turns
@@ -114,10 +115,12 @@ class MedEnv(gym.Env):
                                 + f"; tools: {', '.join(self.domain.tools)}")
             _validate(tool, arguments)
             result, topic = execute(self.domain, episode, tool, arguments)
+            result = _valid_text(result)
         except ToolError as exc:
+            error = clean_text(str(exc))  # it may quote text a tool read, which the model will see
             episode.invalid_calls += 1
-            episode.calls.append(CallRecord(episode.turns, name, arguments, False, error=str(exc), clock=episode.clock))
-            return {"name": name, "call_id": call_id, "ok": False, "error": str(exc)}
+            episode.calls.append(CallRecord(episode.turns, name, arguments, False, error=error, clock=episode.clock))
+            return {"name": name, "call_id": call_id, "ok": False, "error": error}
         episode.clock += tool.minutes
         episode.calls.append(CallRecord(episode.turns, name, arguments, True, result, topic=topic, clock=episode.clock))
         return {"name": name, "call_id": call_id, "ok": True, "content": result}
@@ -159,6 +162,7 @@ class MedEnv(gym.Env):
 
 
 def _validate(tool, arguments: dict) -> None:
+    """Check the (already plain and finite, see toolcalls) arguments against the tool's schema, in place."""
     try:
         tool.validate(arguments)
     except fastjsonschema.JsonSchemaValueException as exc:
@@ -168,14 +172,37 @@ def _validate(tool, arguments: dict) -> None:
         elif message.startswith("data"):
             message = "arguments" + message[4:]
         raise ToolError(f"{tool.name}: invalid arguments: {message[:600]}") from None
+    _whole_numbers(tool.spec["parameters"], arguments)
+
+
+def _whole_numbers(schema: dict, arguments: dict) -> None:
+    # JSON Schema counts 3.0 as an integer; handlers and answers should see the 3 the schema promises.
+    for name, prop in schema.get("properties", {}).items():
+        value = arguments.get(name)
+        if prop.get("type") == "integer" and type(value) is float:
+            arguments[name] = int(value)
+
+
+def _valid_text(value, depth: int = 0):
+    """`value` with every lone surrogate in its text replaced: a result is shown to the model and logged as UTF-8.
+
+    Arguments are clean (toolcalls), so only a tool's own data could hold one, e.g. a python-kind tool's."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if depth > _MAX_RESULT_DEPTH:
+        return value
+    if isinstance(value, dict):
+        return {clean_text(k) if isinstance(k, str) else k: _valid_text(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_valid_text(item, depth + 1) for item in value]
+    return value
 
 
 def _render(results: list[dict], domain: Domain) -> str:
     lines = []
     for result in results:
         if result["ok"]:
-            body = json.dumps(result["content"], ensure_ascii=False, separators=(", ", ": "), default=str)
-            lines.append(f"{result['name']}: {body}")
+            lines.append(f"{result['name']}: {_json_text(result['content'])}")
         else:
             where = f" ({result['name'][:80]})" if result.get("name") else ""
             lines.append(f"error{where}: {result['error']}")
@@ -189,14 +216,30 @@ def _clip(text: str) -> str:
     return text[: MAX_OBSERVATION_CHARS - len(note)] + note
 
 
-def _action_text(action) -> str | dict:
-    if isinstance(action, str):
-        return action[:MAX_KEPT_ACTION_CHARS]
+def _json_text(value) -> str:
     try:
-        text = json.dumps(action, ensure_ascii=False, default=str)
-    except (TypeError, ValueError, RecursionError):
-        text = repr(action)
-    return text[:MAX_KEPT_ACTION_CHARS]
+        return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
+    except Exception:  # a python-kind tool's odd result is shown, not raised
+        return _safe_repr(value)
+
+
+def _action_text(action) -> str:
+    """The action as transcript text: valid Unicode (transcripts are written as JSON lines), capped."""
+    if isinstance(action, str):
+        text = str.__str__(action)[:MAX_KEPT_ACTION_CHARS]
+    else:
+        try:
+            text = json.dumps(action, ensure_ascii=False, default=str)
+        except Exception:  # a caller's object may fail in any method (huge ints, cycles, a raising __str__)
+            text = _safe_repr(action)
+    return clean_text(text[:MAX_KEPT_ACTION_CHARS])
+
+
+def _safe_repr(value) -> str:
+    try:
+        return repr(value)[:MAX_KEPT_ACTION_CHARS]
+    except Exception:
+        return f"<{type(value).__name__}>"
 
 
 def make_env(build_dir: str | Path, domain: str, **kwargs) -> MedEnv:

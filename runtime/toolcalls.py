@@ -51,17 +51,29 @@ at most MAX_NAME_CHARS matching ``[A-Za-z_][A-Za-z0-9_.-]*``, arguments nested a
 Arguments whose text contains the closing tag of their own markup (``</tool_call>`` in a Hermes call,
 ``</parameter>`` in an XML value, three backticks in a fenced block) cut the call short, as they do in vLLM's
 parsers. Line and column numbers in JSON error messages count from the start of the JSON text.
+
+Argument values are cleaned before a ToolCall is made, so no tool handler ever sees a value JSON could not
+round-trip strictly: every call's arguments are plain ``dict``/``list``/``str``/``int``/``float``/``bool``/
+``None`` (copies, for caller-built objects and subclasses), strings are valid Unicode (no lone surrogates),
+numbers are finite and within +-MAX_ARG_NUMBER, and all the text in one call's arguments is at most
+MAX_ACTION_CHARS characters. A call breaking any of these is a CallError naming the argument, worded like
+the env's schema errors: ``tool call 1: read_passage: invalid arguments: passage_id is not valid Unicode text
+(...)`` or ``... bun is out of range: numbers must be finite and within +-9007199254740992`` (``1e400``, and
+integers of more digits than that, decode to infinity for this check). An XML parameter whose value decodes
+to such JSON keeps its text instead, as a value that is not JSON does.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["MAX_ACTION_CHARS", "MAX_CALLS", "CallError", "ParsedTurn", "ToolCall", "parse_action"]
+__all__ = ["MAX_ACTION_CHARS", "MAX_ARG_NUMBER", "MAX_CALLS", "CallError", "ParsedTurn", "ToolCall",
+           "clean_text", "parse_action"]
 
 MAX_ACTION_CHARS = 200_000  # longer input is cut here before parsing (and an error is recorded)
 MAX_CALLS = 32  # calls kept per turn; one more makes an error and ends parsing
@@ -71,8 +83,12 @@ MAX_ARG_DEPTH = 32  # deeper arguments would break recursive schema validators d
 MAX_CONTENT_CHARS = 20_000
 MAX_FENCES = 64  # fenced blocks examined per turn; later backticks are plain prose, so ``` spam stays cheap
 SNIPPET_CHARS = 200
+# Numbers beyond the exactly representable integers (I-JSON, RFC 7493) are no clinical value; bounding them
+# keeps int-to-str conversion, float arithmetic and comparisons in every handler cheap and finite.
+MAX_ARG_NUMBER = 2**53
 
 _MAX_ID_CHARS = 256
+_MAX_INT_DIGITS = 24  # more digits than MAX_ARG_NUMBER has, fewer than make int() slow
 _MAX_WALK_NODES = 100_000  # bounds the depth check on caller-built objects, which may share or cycle
 
 TOOL_OPEN, TOOL_CLOSE = "<tool_call>", "</tool_call>"
@@ -100,8 +116,16 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _parse_int(text: str) -> int | float:
+    # An integer too long to be in range becomes infinity, which the argument check reports with its path;
+    # int() would refuse it with a message about sys.set_int_max_str_digits, or spend time on it.
+    if len(text) > _MAX_INT_DIGITS:
+        return -math.inf if text[0] == "-" else math.inf
+    return int(text)
+
+
 # NaN and Infinity are Python's extension to JSON; arguments should survive a strict round trip.
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_int=_parse_int)
 
 _REPR = reprlib.Repr()
 _REPR.maxlevel, _REPR.maxdict, _REPR.maxlist, _REPR.maxstring, _REPR.maxother = 3, 6, 6, 120, 60
@@ -230,18 +254,23 @@ def _decode_bytes(data: bytes | bytearray | memoryview) -> str:
     return bytes(data[: MAX_ACTION_CHARS * 4 + 4]).decode("utf-8", "replace")
 
 
+def clean_text(text: str) -> str:
+    """`text` with each lone surrogate replaced by U+FFFD, so that it always encodes to UTF-8."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return _SURROGATE.sub("\ufffd", text)
+    return text
+
+
 def _clip(turn: _Turn, text: str) -> str:
     """Cap the text and replace lone surrogates, which would break any later UTF-8 encoding."""
     if len(text) > MAX_ACTION_CHARS:
         turn.error(f"action is longer than {MAX_ACTION_CHARS} characters; only the first {MAX_ACTION_CHARS} "
                    f"were parsed", "unknown", "")
         text = text[:MAX_ACTION_CHARS]
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            text = _SURROGATE.sub("\ufffd", text)
-    return text
+    return clean_text(text)
 
 
 def _short_repr(obj: object) -> str:
@@ -442,6 +471,8 @@ def _xml_function(turn: _Turn, text: str, finder: _Finder, start: int, stop: int
     problem = _name_problem(name)
     if problem is None:
         arguments, problem = _xml_arguments(text, finder, gt + 1, body_end)
+    if problem is None:
+        arguments, problem = _clean_arguments(name.strip(), arguments)
     if problem is not None:
         turn.error(f"tool call {n}: {problem}", "qwen_xml", snippet)
     else:
@@ -485,7 +516,7 @@ def _xml_value(raw: str) -> object:
             decoded = _DECODER.decode(value)
         except (ValueError, RecursionError):
             return value
-        if not (_may_be_deep(value) and _too_deep(decoded, MAX_ARG_DEPTH)):
+        if not (_may_be_deep(value) and _too_deep(decoded, MAX_ARG_DEPTH)) and _is_clean(decoded):
             return decoded
     return value
 
@@ -599,14 +630,20 @@ def _build_call(obj: object, fmt: str, foreign: bool = False) -> ToolCall | str:
     problem = _name_problem(name)
     if problem is not None:
         return problem
+    name = str.__str__(name).strip()
     raw = spec["arguments"] if "arguments" in spec else spec.get("parameters")
     arguments, problem = _arguments(raw, foreign)
+    if problem is None:
+        arguments, problem = _clean_arguments(name, arguments)
     if problem is not None:
         return problem
-    call_id = obj.get("id")
+    return ToolCall(name, arguments, _call_id(obj.get("id")), fmt)
+
+
+def _call_id(call_id: object) -> str | None:
     if not isinstance(call_id, str) or len(call_id) > _MAX_ID_CHARS:
-        call_id = None
-    return ToolCall(name.strip(), arguments, call_id, fmt)
+        return None
+    return clean_text(str.__str__(call_id))  # a plain copy: the id is echoed back in results
 
 
 def _name_problem(name: object) -> str | None:
@@ -614,7 +651,7 @@ def _name_problem(name: object) -> str | None:
         return "missing tool name"
     if not isinstance(name, str):
         return f"tool name must be a string, got {_kind(name)}"
-    name = name.strip()
+    name = str.__str__(name).strip()  # a str subclass from a caller could override strip()
     if not name:
         return "empty tool name"
     if len(name) > MAX_NAME_CHARS:
@@ -679,3 +716,85 @@ def _too_deep(value: object, limit: int) -> bool:
             if isinstance(child, (Mapping, list, tuple)):
                 stack.append((child, depth + 1))
     return False
+
+
+# -- argument values: plain, finite, bounded JSON -------------------------------------------------------------
+
+class _Unclean(ValueError):
+    """An argument value no tool may be given; the message names it."""
+
+
+class _Cleaner:
+    """Copies argument values into plain JSON types, or raises _Unclean naming the first bad one.
+
+    Paths in messages are relative to the arguments object ("passage_id", "tests[0]"), as schema errors are.
+    """
+
+    __slots__ = ("chars", "nodes")
+
+    def __init__(self):
+        self.chars = 0
+        self.nodes = 0
+
+    def value(self, value: object, path: str, depth: int) -> object:
+        self.nodes += 1
+        if self.nodes > _MAX_WALK_NODES:
+            raise _Unclean(f"arguments hold more than {_MAX_WALK_NODES} values")
+        if value is None or type(value) is bool:
+            return value
+        if isinstance(value, str):
+            return self.text(value, path)
+        if isinstance(value, (int, float)):
+            return _number(value, path)
+        if depth > MAX_ARG_DEPTH + 1:
+            raise _Unclean(f"arguments nested more than {MAX_ARG_DEPTH} levels deep")
+        if isinstance(value, Mapping):
+            return self.mapping(value, path, depth)
+        if isinstance(value, (list, tuple)):
+            return [self.value(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)]
+        raise _Unclean(f"{path or 'arguments'} is a {type(value).__name__[:40]} value, which JSON cannot hold")
+
+    def mapping(self, value: Mapping, path: str, depth: int) -> dict:
+        clean = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise _Unclean("argument names must be strings")
+            key = self.text(key, f"a name in {path or 'arguments'}")
+            shown = key[:40] or '""'
+            clean[key] = self.value(item, f"{path}.{shown}" if path else shown, depth + 1)
+        return clean
+
+    def text(self, value: str, path: str) -> str:
+        value = str.__str__(value)  # a plain copy: a str subclass could override any method a handler calls
+        self.chars += len(value)
+        if self.chars > MAX_ACTION_CHARS:
+            raise _Unclean(f"arguments hold more than {MAX_ACTION_CHARS} characters of text")
+        if clean_text(value) is not value:
+            raise _Unclean(f"{path} is not valid Unicode text (it holds a lone surrogate such as \\ud800; "
+                           f"write the characters themselves)")
+        return value
+
+
+def _number(value: int | float, path: str) -> int | float:
+    # Plain copies through the base classes: a subclass's own __int__ or __float__ could lie or raise.
+    number = int.__int__(value) if isinstance(value, int) else float.__float__(value)
+    if (isinstance(number, float) and not math.isfinite(number)) or not -MAX_ARG_NUMBER <= number <= MAX_ARG_NUMBER:
+        raise _Unclean(f"{path or 'arguments'} is out of range: numbers must be finite and within "
+                       f"+-{MAX_ARG_NUMBER}")
+    return number
+
+
+def _clean_arguments(name: str, arguments: dict) -> tuple[dict, str | None]:
+    """Plain copies of `arguments`, or what is wrong with them (worded like the env's schema errors)."""
+    try:
+        return _Cleaner().mapping(arguments, "", 1), None
+    except _Unclean as exc:
+        return {}, f"{name}: invalid arguments: {exc}"
+
+
+def _is_clean(value: object) -> bool:
+    try:
+        _Cleaner().value(value, "", 2)
+    except _Unclean:
+        return False
+    return True

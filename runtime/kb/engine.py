@@ -13,12 +13,15 @@ from typing import Callable, Iterable
 
 from medgym.runtime.kb import store
 from medgym.runtime.kb.errors import KBCorrupt, KBError, PassageNotFound
-from medgym.runtime.kb.passages import Hit, Passage, Source
+from medgym.runtime.kb.passages import SOURCE_NAME, Hit, Passage, Source, is_text
 from medgym.runtime.kb.query import make_snippet, query_terms
 
 ENGINES = {"tantivy": "medgym.runtime.kb.tantivy_backend", "whoosh": "medgym.runtime.kb.whoosh_backend"}
 DEFAULT_ENGINE = "tantivy"
 MAX_HITS = 1000  # engines allocate a top-k heap of size k; a runaway k must not exhaust memory
+# Passages tied with the k-th score are all read to order them by id; past this many hits, a tie this wide
+# (a word in every passage of equal length) keeps the engine's order, so a query's cost stays bounded.
+MAX_TIE_HITS = 4096
 
 # What a damaged index file makes the engines raise while reading (tantivy raises ValueError for every
 # failure; whoosh can surface low-level errors). Anything else is a bug and propagates unchanged.
@@ -102,20 +105,43 @@ class KnowledgeBase:
     def search(self, query: str, k: int = 5, source: str | None = None) -> list[Hit]:
         """The `k` best passages for the words of `query` (BM25, any word may match), optionally from one source.
 
-        Operators, quotes and field syntax in `query` are ignored, never parsed; a query without words
-        returns no hits. `k` is capped at MAX_HITS.
+        Operators, quotes and field syntax in `query` are ignored, never parsed; a query without words, or a
+        source name no source can have, returns no hits. `k` is capped at MAX_HITS. Equal scores are ordered
+        by passage id, so the same corpus gives the same hits however it was indexed.
         """
         terms = query_terms(query).terms
-        if not terms or k < 1:
+        if not terms or k < 1 or not _may_be_source(source):
             return []
         try:
-            ranked = self._reader.search(terms, min(k, MAX_HITS), source)
+            ranked = self._ranked(terms, min(k, MAX_HITS), source)
         except READ_ERRORS as exc:
             raise self._corrupt(exc) from exc
         return [Hit(p.id, p.title, make_snippet(p.text, terms), float(score), p.source) for score, p in ranked]
 
+    def _ranked(self, terms: tuple[str, ...], k: int, source: str | None) -> list[tuple[float, Passage]]:
+        """The top `k` (score, passage) pairs, equal scores ordered by passage id.
+
+        Engines order ties by internal document number, which differs between two builds of the same corpus
+        (indexing threads split it differently), so every hit tied with the k-th score is fetched and the
+        tie broken by id: the same corpus then always gives the same top k.
+        """
+        n = k
+        while True:
+            ranked = self._reader.search(terms, n + 1, source)
+            if len(ranked) <= n or ranked[n][0] != ranked[k - 1][0] or n >= MAX_TIE_HITS:
+                break
+            n = min(n * 4, MAX_TIE_HITS)
+        if not ranked:
+            return []
+        cut = ranked[min(k, len(ranked)) - 1][0]
+        kept = [(score, self._reader.load(key)) for score, key in ranked if score >= cut]
+        kept.sort(key=lambda hit: (-hit[0], hit[1].id))
+        return kept[:k]
+
     def get(self, passage_id: str) -> Passage:
         """The passage with this id; raises PassageNotFound if there is none."""
+        if not is_text(passage_id):  # builds refuse such ids, and engines would fail on them as on damage
+            raise PassageNotFound(f"no passage with id {passage_id!r}")
         try:
             passage = self._reader.get(passage_id)
         except READ_ERRORS as exc:
@@ -138,6 +164,11 @@ class KnowledgeBase:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _may_be_source(source: object) -> bool:
+    # A name no source can have matches nothing; passed on, it could make an engine fail as if damaged.
+    return source is None or (isinstance(source, str) and SOURCE_NAME.fullmatch(source) is not None)
 
 
 def _brief(exc: BaseException) -> str:

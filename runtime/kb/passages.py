@@ -86,8 +86,19 @@ class Source:
                 "description": self.description}
 
 
+def is_text(value: object) -> bool:
+    """True for a str that encodes to UTF-8 (no lone surrogates): the only text an index can store or match."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_source_name(name: str) -> str:
-    if not isinstance(name, str) or not SOURCE_NAME.match(name):
+    if not isinstance(name, str) or not SOURCE_NAME.fullmatch(name):  # match() lets a trailing newline in
         raise ValueError(f"source name {name!r} must be lower-case letters, digits, '_', '.' or '-' "
                          "(at most 64, starting with a letter or digit)")
     return name

@@ -10,7 +10,8 @@ Layout of a knowledge-base folder (the default is `$MEDGYM_CACHE_DIR/kb`, else `
 
 A build writes a new folder beside the live one and only then rewrites `current`, so a build killed at any
 point leaves the previous index usable. The folder of the build it replaced is kept (a process may still
-be reading it); older ones, and unfinished ones whose builder is dead, are removed by the next build.
+be reading it); older ones, and unfinished ones whose builder is dead, are removed by the next build, as
+are `current.tmp-<pid>-<hex>` files left by a builder killed while it replaced the pointer.
 """
 from __future__ import annotations
 
@@ -33,6 +34,9 @@ POINTER = "current"
 META = "meta.json"
 BUILDING = ".building"
 PROGRESS_EVERY = 1000
+# A pointer's temp file lives for the milliseconds of one write; an older one is debris even if its pid
+# has been reused by another process since.
+STALE_TEMP_SECONDS = 3600
 
 
 def default_kb_dir() -> Path:
@@ -134,6 +138,39 @@ def prune(kb_dir: Path, keep: Iterable[str]) -> list[str]:
     return removed
 
 
+def remove_stale_temps(kb_dir: Path, name: str = POINTER) -> list[str]:
+    """Delete `name`.tmp-* files whose writer is dead or that are older than STALE_TEMP_SECONDS."""
+    removed = []
+    for tmp in sorted(Path(kb_dir).glob(f"{name}.tmp-*")):
+        if _temp_in_use(tmp, name):
+            continue
+        try:
+            tmp.unlink()
+        except OSError:  # another build removed it first, or it is not ours to remove
+            continue
+        removed.append(tmp.name)
+    return removed
+
+
+def _temp_in_use(tmp: Path, name: str) -> bool:
+    try:
+        age = time.time() - tmp.stat().st_mtime
+    except OSError:
+        return True  # gone already: nothing to do
+    if age >= STALE_TEMP_SECONDS:
+        return False
+    pid = _writer_pid(tmp.name[len(name) + len(".tmp-"):])
+    return pid is not None and (pid == os.getpid() or _pid_alive(pid))
+
+
+def _writer_pid(suffix: str) -> int | None:
+    """The pid in a temp file's `<pid>-<hex>` suffix, or None when it holds none (no writer to wait for)."""
+    pid = suffix.split("-", 1)[0]
+    if not (pid.isascii() and pid.isdigit()) or not 0 < int(pid) < 2**31:  # os.kill(0, ...) means our own group
+        return None
+    return int(pid)
+
+
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}")
     with open(tmp, "w", encoding="utf-8") as fh:
@@ -157,7 +194,11 @@ class _Digest:
 
     def add(self, p: Passage) -> None:
         record = "\x1f".join((p.id, p.title, p.text, p.source, "\x1e".join(p.keywords), p.provenance_json()))
-        data = record.encode("utf-8", "surrogatepass") + b"\n"
+        try:
+            data = record.encode("utf-8") + b"\n"
+        except UnicodeEncodeError:  # tantivy would refuse it with a bare ValueError, whoosh serve it to models
+            raise CorpusError(f"passage {p.id!r} is not valid Unicode text (it holds a lone surrogate, as a "
+                              f"\\ud800 escape in JSON gives); fix the corpus") from None
         self.total.update(data)
         entry = self.per_source.get(p.source)
         if entry is None:
@@ -212,6 +253,7 @@ def build_index(passages: Iterable[Passage], kb_dir: Path, *, engine: str = "tan
     (kb_dir / "builds").mkdir(parents=True, exist_ok=True)
     previous = _current_name(kb_dir)
     prune(kb_dir, keep=[previous] if previous else [])
+    remove_stale_temps(kb_dir)
     name = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     build = kb_dir / "builds" / name
     build.mkdir()
@@ -241,8 +283,8 @@ def _write_index(module, passages, build: Path, threads: int, on_progress) -> di
         for passage in passages:
             _check(passage, seen)
             first = first or passage.id
+            digest.add(passage)  # first: it refuses text no engine should index
             writer.add(passage)
-            digest.add(passage)
             count += 1
             if on_progress is not None and count % PROGRESS_EVERY == 0:
                 on_progress(count)

@@ -91,7 +91,9 @@ class TantivyReader:
     def count(self) -> int:
         return self._searcher.num_docs
 
-    def search(self, terms: tuple[str, ...], k: int, source: str | None) -> list[tuple[float, Passage]]:
+    def search(self, terms: tuple[str, ...], k: int, source: str | None) -> list[tuple[float, object]]:
+        """The `k` best (score, document key) pairs; `load(key)` reads a passage. Tied scores come in no
+        fixed order (it depends on how indexing threads split the corpus): the engine orders them."""
         Query, Occur = self._tantivy.Query, self._tantivy.Occur
         tokens = [token for term in terms for token in self._analyzer.analyze(term)]
         clauses = [(Occur.Should, self._term(field, token, boost))
@@ -103,8 +105,10 @@ class TantivyReader:
             # A zero-score filter: restricts the hits without changing their BM25 order.
             only = Query.const_score_query(Query.term_query(self._schema, "source", source), 0.0)
             query = Query.boolean_query([(Occur.Must, query), (Occur.Must, only)])
-        hits = self._searcher.search(query, k, count=False).hits
-        return [(score, self._passage(self._searcher.doc(address))) for score, address in hits]
+        return self._searcher.search(query, k, count=False).hits
+
+    def load(self, address) -> Passage:
+        return self._passage(self._searcher.doc(address))
 
     def _term(self, field: str, token: str, boost: float):
         query = self._tantivy.Query.term_query(self._schema, field, token)

@@ -6,6 +6,8 @@ instead, never an exception. A broken index is not the model's fault: `KBError`s
 """
 from __future__ import annotations
 
+import math
+
 from medgym.runtime.kb.engine import KnowledgeBase
 from medgym.runtime.kb.errors import PassageNotFound
 from medgym.runtime.kb.query import MAX_TERMS, query_terms
@@ -24,15 +26,26 @@ def _check_k(k) -> tuple[int | None, str]:
     """(k, note) or (None, error message)."""
     if isinstance(k, bool) or not isinstance(k, (int, float, str)):
         return None, f"k must be a whole number from 1 to {MAX_K}, got {type(k).__name__}"
+    if isinstance(k, int) and k > MAX_K:  # before float(): 10**400 would overflow it
+        return MAX_K, f"k was lowered to the maximum, {MAX_K}"
     try:
         number = float(k)
-    except ValueError:
-        return None, f"k must be a whole number from 1 to {MAX_K}, got {str(k)[:40]!r}"
-    if number != number or number != int(number) or number < 1:  # NaN, fractions, zero, negatives
-        return None, f"k must be a whole number from 1 to {MAX_K}, got {str(k)[:40]}"
+    except (ValueError, OverflowError):
+        return None, f"k must be a whole number from 1 to {MAX_K}, got {_shown(k)}"
+    if not math.isfinite(number) or number != int(number) or number < 1:  # NaN, inf, fractions, zero, negatives
+        return None, f"k must be a whole number from 1 to {MAX_K}, got {_shown(k)}"
     if number > MAX_K:
         return MAX_K, f"k was lowered to the maximum, {MAX_K}"
     return int(number), ""
+
+
+def _shown(k: int | float | str) -> str:
+    # str() of an int past 4300 digits raises; nobody needs more than its first digits in a message anyway.
+    if isinstance(k, str):
+        return repr(k[:40])
+    if isinstance(k, int) and k.bit_length() > 128:
+        return "a number with more than 38 digits"
+    return str(k)[:40]
 
 
 def _check_source(kb: KnowledgeBase, source) -> tuple[str | None, str]:

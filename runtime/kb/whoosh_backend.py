@@ -97,7 +97,9 @@ class WhooshReader:
     def count(self) -> int:
         return self._count
 
-    def search(self, terms: tuple[str, ...], k: int, source: str | None) -> list[tuple[float, Passage]]:
+    def search(self, terms: tuple[str, ...], k: int, source: str | None) -> list[tuple[float, int]]:
+        """The `k` best (score, document number) pairs; `load(docnum)` reads a passage. Tied scores come in
+        document order, which a multi-process build does not fix: the engine orders them."""
         Term, Or = self._query.Term, self._query.Or
         tokens = dict.fromkeys(token.text for term in terms for token in self._analyzer(term))
         clauses = [Term(field, token, boost=boost) for token in tokens for field, boost in FIELD_BOOSTS.items()]
@@ -105,7 +107,10 @@ class WhooshReader:
             return []
         only = Term("source", source) if source is not None else None
         results = self._searcher().search(Or(clauses), limit=k, filter=only)
-        return [(hit.score, self._passage(hit.fields())) for hit in results]
+        return [(score, docnum) for docnum, score in results.items()]
+
+    def load(self, docnum: int) -> Passage:
+        return self._passage(self._searcher().stored_fields(docnum))
 
     def get(self, passage_id: str) -> Passage | None:
         fields = self._searcher().document(id=passage_id)

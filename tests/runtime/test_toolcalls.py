@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from medgym.runtime.toolcalls import (
     MAX_ACTION_CHARS,
+    MAX_ARG_NUMBER,
     MAX_CALLS,
     CallError,
     ParsedTurn,
@@ -390,6 +391,82 @@ def test_cyclic_and_hostile_objects_are_reported():
     assert messages(Hostile(role="assistant")) == ["could not read the action: KeyError: 'content'"]
 
 
+# -- argument values: plain, finite, bounded JSON ----------------------------------------------------------
+
+SURROGATE = ("passage_id is not valid Unicode text (it holds a lone surrogate such as \\ud800; write the characters "
+             "themselves)")
+RANGE = f"is out of range: numbers must be finite and within +-{2**53}"
+
+
+@pytest.mark.parametrize("arguments, problem", [
+    ('{"passage_id": "\\ud800"}', SURROGATE),
+    ('{"passage_id": "ok \\udfff"}', SURROGATE),
+    ('{"passage_id": ["a", {"b": "\\udc80"}]}', "passage_id[1].b is not valid Unicode text"),
+    ('{"\\ud800": 1}', "a name in arguments is not valid Unicode text"),
+    ('{"bun": 1e400}', f"bun {RANGE}"),
+    ('{"bun": -1e400}', f"bun {RANGE}"),
+    ('{"bun": 9007199254740993}', f"bun {RANGE}"),
+    ('{"bun": ' + "1" * 5000 + "}", f"bun {RANGE}"),  # int() would refuse 5000 digits with a confusing message
+    ('{"x": {"y": [' + "9" * 30 + "]}}", f"x.y[0] {RANGE}"),
+    ('{"": 1e999}', f'"" {RANGE}'),
+])
+def test_unclean_argument_values_are_errors_naming_the_value(arguments, problem):
+    expected = f"tool call 1: read_passage: invalid arguments: {problem}"
+    for action in (f'<tool_call>{{"name": "read_passage", "arguments": {arguments}}}</tool_call>',
+                   f'{{"name": "read_passage", "arguments": {arguments}}}',
+                   {"role": "assistant",
+                    "tool_calls": [{"function": {"name": "read_passage", "arguments": arguments}}]}):
+        turn = parse_action(action)
+        assert turn.calls == () and len(turn.errors) == 1 and turn.errors[0].message.startswith(expected), turn
+
+
+def test_valid_surrogate_pairs_and_bounded_numbers_pass():
+    text = '{"name": "f", "arguments": {"t": "\\ud83e\\ude7a", "n": 9007199254740992, "x": -1.5e15}}'
+    arguments = only_call(text).arguments
+    assert arguments == {"t": "\U0001fa7a", "n": 2**53, "x": -1.5e15}
+
+
+class Text(str):
+    def strip(self, *chars):
+        raise RuntimeError("a handler must never call this")
+
+
+class Number(float):
+    def __gt__(self, other):
+        raise RuntimeError("nor this")
+
+
+@pytest.mark.parametrize("value, problem", [
+    (float("nan"), f"v {RANGE}"), (float("inf"), f"v {RANGE}"), (-(2**60), f"v {RANGE}"),
+    pytest.param(10**5000, f"v {RANGE}", id="huge-int"),
+    (b"bytes", "v is a bytes value, which JSON cannot hold"), ({1, 2}, "v is a set value, which JSON cannot hold"),
+    (object(), "v is a object value, which JSON cannot hold"), ("\ud800", "v is not valid Unicode text"),
+    ({"a": [float("nan")]}, f"v.a[0] {RANGE}"), ({1: 2}, "argument names must be strings"),
+    ("x" * (MAX_ACTION_CHARS + 1), f"arguments hold more than {MAX_ACTION_CHARS} characters of text"),
+])
+def test_caller_built_arguments_are_checked(value, problem):
+    [message] = messages({"name": "f", "arguments": {"v": value}})
+    assert message.startswith(f"tool call 1: f: invalid arguments: {problem}")
+
+
+def test_caller_built_arguments_become_plain_copies():
+    arguments = only_call({"name": Text("f"), "arguments": {Text("k"): [Text("v"), Number(2.5), (1, True)]},
+                           "id": Text("call_1")})
+    assert arguments == call("f", "openai", "call_1", k=["v", 2.5, [1, True]])
+    values = [arguments.name, arguments.call_id, *arguments.arguments, *arguments.arguments["k"]]
+    assert [type(v) for v in values] == [str, str, str, str, float, list]
+
+
+def test_a_surrogate_in_an_id_is_replaced():
+    assert only_call('{"name": "f", "id": "c\\ud800", "arguments": {}}').call_id == "c\ufffd"
+
+
+def test_qwen_xml_values_that_are_not_clean_json_stay_text():
+    text = ("<function=f><parameter=a>1e400</parameter><parameter=b>\"\\ud800\"</parameter>"
+            "<parameter=c>" + "9" * 40 + "</parameter><parameter=d>2.5</parameter></function>")
+    assert only_call(text).arguments == {"a": "1e400", "b": '"\\ud800"', "c": "9" * 40, "d": 2.5}
+
+
 # -- properties: nothing raises, nothing hangs, results keep their contract ----------------------------------
 
 PIECES = ["<tool_call>", "</tool_call>", "<function=", "</function>", "<parameter=", "</parameter>", "```", "```json\n",
@@ -446,8 +523,10 @@ def test_binary(data):
     check(data.decode("latin-1"))
 
 
+# Numbers a tool call may carry: finite and within +-MAX_ARG_NUMBER (larger ones are errors, tested above).
+NUMBERS = st.integers(-MAX_ARG_NUMBER, MAX_ARG_NUMBER) | st.floats(-MAX_ARG_NUMBER, MAX_ARG_NUMBER)
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=10),
+    st.none() | st.booleans() | NUMBERS | st.text(max_size=10),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=12)
 KEYS = st.sampled_from(["name", "arguments", "parameters", "function", "tool_calls", "content", "role", "id",

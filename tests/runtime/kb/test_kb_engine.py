@@ -97,6 +97,52 @@ def test_engines_agree_on_the_top_hit(tmp_path, corpus):
         assert tops[0] == tops[1], query
 
 
+def test_text_no_index_can_hold_is_not_found_never_corrupt(small_kb):
+    for bad in ("\ud800", "drugs:warfarin\udfff", "\udc80\ud800"):
+        with pytest.raises(PassageNotFound):
+            small_kb.get(bad)
+        assert small_kb.search("warfarin", source=bad) == []
+        assert small_kb.search(f"warfarin {bad}")[0].id == "drugs:warfarin"
+    assert small_kb.search("warfarin", source="drugs\n") == []  # not a source name, so no source's hits
+
+
+# ---------------------------------------------------------------- ties
+
+def twins(n: int, tag: str = "tie") -> list[Passage]:
+    """`n` passages identical but for their ids, so every query scores them exactly alike."""
+    return [Passage(f"{tag}:{i:03d}", "Hyponatraemia", "low sodium in plasma", "t") for i in range(n)]
+
+
+def tied_corpus(n_ties: int) -> list[Passage]:
+    better = [Passage("top:1", "Hyponatraemia hyponatraemia", "hyponatraemia low sodium", "t")]
+    filler = [Passage(f"f:{i}", f"Other {i}", "unrelated text about renal dosing", "t") for i in range(20)]
+    return better + twins(n_ties) + filler
+
+
+@pytest.mark.parametrize("n_ties, k", [(6, 3), (50, 3), (12, 12), (5, 20)])
+def test_tied_scores_are_ordered_by_id_whatever_the_build_order(tmp_path, engine, n_ties, k):
+    corpus = tied_corpus(n_ties)
+    forward = KnowledgeBase.build(corpus, tmp_path / "a", engine=engine, threads=1)
+    backward = KnowledgeBase.build(corpus[::-1], tmp_path / "b", engine=engine, threads=1)
+    with forward, backward:
+        first, second = forward.search("hyponatraemia", k=k), backward.search("hyponatraemia", k=k)
+        tied = [h for h in first if h.id.startswith("tie:")]
+        assert len({h.score for h in tied}) == 1  # the corpus really ties them
+    assert ids(first) == ids(second)
+    expected = ["top:1"] + [p.id for p in twins(n_ties)]
+    assert ids(first) == expected[:k]
+
+
+def test_a_tie_wider_than_the_fetch_cap_still_returns_k_hits(tmp_path, monkeypatch):
+    from medgym.runtime.kb import engine as kb_engine
+
+    monkeypatch.setattr(kb_engine, "MAX_TIE_HITS", 8)
+    with KnowledgeBase.build(twins(30), tmp_path, threads=1) as kb:
+        hits = kb.search("hyponatraemia", k=5)
+    assert len(hits) == 5 and len({h.score for h in hits}) == 1
+    assert ids(hits) == sorted(ids(hits))
+
+
 def test_concurrent_searches_match_serial_results(small_kb):
     queries = ["sepsis lactate", "warfarin amiodarone", "atrial fibrillation", "metformin", "renal dose",
                "hyperkalemia ECG", "fever pyrexia", "antibiotics shock"] * 25
@@ -113,6 +159,9 @@ def test_concurrent_searches_match_serial_results(small_kb):
     ([], "the corpus has no passages"),
     ([Passage("x:1", "a", "b", "Bad Source")], "passage 'x:1': source name 'Bad Source'"),
     ([Passage("", "a", "b", "x")], "has no id"),
+    ([Passage("x:1", "a", "lone \ud800 surrogate", "x")], "passage 'x:1' is not valid Unicode text"),
+    ([Passage("x:\udfff", "a", "b", "x")], "passage 'x:\\\\udfff' is not valid Unicode text"),
+    ([Passage("x:1", "a", "b", "x", meta={"doi": "\ud800"})], "passage 'x:1' is not valid Unicode text"),
 ])
 def test_bad_corpora_fail_and_leave_nothing_behind(tmp_path, bad, message):
     with pytest.raises(CorpusError, match=message):

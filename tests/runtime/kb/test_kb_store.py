@@ -142,6 +142,81 @@ def test_a_running_builders_folder_is_not_pruned(tmp_path):
     assert not busy.exists()
 
 
+# ---------------------------------------------------------------- the pointer's temp files
+
+KILLED_WHILE_REPLACING_THE_POINTER = textwrap.dedent("""
+    import os, sys, time
+    from pathlib import Path
+    from medgym.runtime.kb import KnowledgeBase, Passage
+
+    kb_dir, marker = Path(sys.argv[1]), Path(sys.argv[2])
+    replace = os.replace
+
+    def stalled(src, dst):
+        if Path(dst).name == "current":  # the temp file is written and synced: the parent kills us now
+            marker.write_text("stalled")
+            time.sleep(60)
+        replace(src, dst)
+
+    os.replace = stalled
+    KnowledgeBase.build([Passage(f"new:{i}", "new", "new text about sepsis", "test") for i in range(5)],
+                        kb_dir, threads=1)
+""")
+
+
+def temps(kb_dir: Path) -> list[str]:
+    return sorted(p.name for p in kb_dir.glob("current.tmp-*"))
+
+
+def test_a_build_killed_while_replacing_the_pointer_leaves_a_temp_the_next_build_removes(tmp_path):
+    kb_dir = tmp_path / "kb"
+    KnowledgeBase.build(corpus("old"), kb_dir, threads=1).close()
+    marker = tmp_path / "marker"
+    process = subprocess.Popen([sys.executable, "-c", KILLED_WHILE_REPLACING_THE_POINTER, str(kb_dir), str(marker)])
+    try:
+        deadline = time.monotonic() + 30
+        while not marker.exists():
+            assert process.poll() is None and time.monotonic() < deadline, "the build never reached the pointer"
+            time.sleep(0.05)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert len(temps(kb_dir)) == 1
+    with KnowledgeBase.open(kb_dir) as kb:
+        assert kb.search("sepsis")[0].id.startswith("old:")  # the pointer was never replaced
+    KnowledgeBase.build(corpus("next"), kb_dir, threads=1).close()
+    assert temps(kb_dir) == []
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_only_temps_of_dead_or_long_gone_writers_are_removed(tmp_path):
+    kb_dir = tmp_path / "kb"
+    kb_dir.mkdir()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        names = {"dead": f"current.tmp-{dead_pid()}-aaaaaa", "live": f"current.tmp-{sleeper.pid}-bbbbbb",
+                 "live but old": f"current.tmp-{sleeper.pid}-cccccc", "no pid": "current.tmp-xyz",
+                 "pid zero": "current.tmp-0-dddddd", "huge pid": f"current.tmp-{10**30}-eeeeee"}
+        for name in names.values():
+            (kb_dir / name).write_text("x\n")
+        hours_ago = time.time() - 2 * 3600
+        os.utime(kb_dir / names["live but old"], (hours_ago, hours_ago))
+        (kb_dir / "current.json").write_text("{}")  # not a temp file of ours
+        KnowledgeBase.build(corpus("a"), kb_dir, threads=1).close()
+        assert temps(kb_dir) == [names["live"]]  # a build that is replacing the pointer right now
+        assert (kb_dir / "current.json").exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    KnowledgeBase.build(corpus("b"), kb_dir, threads=1).close()
+    assert temps(kb_dir) == []
+
+
 # ---------------------------------------------------------------- corrupt indexes
 
 def built(tmp_path: Path, engine: str, **kwargs) -> Path:

@@ -87,13 +87,15 @@ def test_k_accepts_whole_numbers(small_kb, k, expected):
     assert result["k"] == expected and len(result["results"]) == expected and "note" not in result
 
 
-def test_k_above_the_maximum_is_lowered_with_a_note(small_kb):
-    result = search_knowledge(small_kb, "renal dose monitoring", k=1000)
+@pytest.mark.parametrize("k", [1000, pytest.param(10**5000, id="huge-int"), 1e300])
+def test_k_above_the_maximum_is_lowered_with_a_note(small_kb, k):
+    result = search_knowledge(small_kb, "renal dose monitoring", k=k)
     assert result["k"] == MAX_K and len(result["results"]) == MAX_K
     assert result["note"] == f"k was lowered to the maximum, {MAX_K}"
 
 
-@pytest.mark.parametrize("k", [0, -1, 2.5, "abc", True, None, float("nan"), [5]])
+@pytest.mark.parametrize("k", [0, -1, 2.5, "abc", True, None, float("nan"), [5], float("inf"), "1e400", -float("inf"),
+                               pytest.param(-(10**5000), id="huge-negative-int"), "9" * 5000])
 def test_bad_k_returns_a_message(small_kb, k):
     result = search_knowledge(small_kb, "warfarin", k=k)
     assert set(result) == {"error"} and result["error"].startswith(f"k must be a whole number from 1 to {MAX_K}")
@@ -106,6 +108,7 @@ def test_source_filter_and_bad_sources(small_kb):
     unknown = search_knowledge(small_kb, "warfarin", source="pubmed")
     assert unknown == {"error": "unknown source 'pubmed'; choose one of: drugs, filler, guide, hpo (or leave it out)"}
     assert "source must be one of" in search_knowledge(small_kb, "warfarin", source=5)["error"]
+    assert "unknown source '\\ud800'" in search_knowledge(small_kb, "warfarin", source="\ud800")["error"]
 
 
 def test_no_match_says_what_to_try(small_kb):
@@ -135,10 +138,26 @@ def test_read_passage_returns_text_and_provenance(small_kb):
     (42, "passage_id must be the id of a search result"),
     ("x" * 100_000, "passage_id is 100000 characters long"),
     ('drugs:warfarin" OR "1"="1', "no passage with id"),
+    ("\ud800", "no passage with id '\\ud800'"),  # a lone surrogate is a bad id, not a damaged index
+    ("drugs:warfarin\udfff", "no passage with id 'drugs:warfarin\\udfff'"),
 ])
 def test_read_passage_bad_ids(small_kb, passage_id, message):
     result = read_passage(small_kb, passage_id)
     assert set(result) == {"error"} and message in result["error"]
+
+
+# Any character at all, lone surrogates included (text decoded from JSON "\\ud800" escapes holds them).
+ANY_TEXT = st.text(st.characters(codec=None, categories=["Cs", "Cc", "Cf", "Co", "L", "M", "N", "P", "S", "Z"]),
+                   max_size=60)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=ANY_TEXT)
+def test_any_text_with_surrogates_is_answered(small_kb, text):
+    for result in (search_knowledge(small_kb, text), search_knowledge(small_kb, "warfarin", source=text),
+                   read_passage(small_kb, text)):
+        assert ("error" in result) != ("results" in result or "text" in result)
+        json.dumps(result, ensure_ascii=False).encode("utf-8")  # nothing the model sees is invalid text
 
 
 def test_long_passages_are_cut_with_a_note(tmp_path, engine):
