@@ -2,7 +2,8 @@
 
     python benchmarks/compile_bench.py [SPECS] [--repeat 5] [--json]
 
-Targets on the 2-core reference machine for the shipped specs: cold <= 5 s, cached <= 0.5 s.
+Targets on the 2-core reference machine for the shipped specs: cold <= 12 s with the gate (every reference
+solution and ten probes), <= 5 s without (--no-gate); cached <= 0.5 s.
 """
 from __future__ import annotations
 
@@ -46,9 +47,9 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     specs = args.specs or shipped_specs()
-    from medgym.gate import reference_gate
+    from medgym.gate import compile_gate
 
-    gate = None if args.no_gate else reference_gate
+    gate = None if args.no_gate else compile_gate
     cold = [time_cold(specs, gate) for _ in range(args.repeat)]
     counts = cold[0][1]
     with tempfile.TemporaryDirectory() as tmp:
@@ -65,7 +66,8 @@ def main() -> None:
         print(json.dumps(figures, indent=1))
         return
     print(f"specs: {specs}  ({counts})")
-    print(f"cold compile   median {figures['cold_s_median']:.3f} s   min {figures['cold_s_min']:.3f} s   (target <= 5 s)")
+    target = 12 if figures["gate"] else 5
+    print(f"cold compile   median {figures['cold_s_median']:.3f} s   min {figures['cold_s_min']:.3f} s   (target <= {target} s)")
     print(f"cached compile median {figures['cached_s_median'] * 1000:.1f} ms                (target <= 500 ms)")
     print(f"validate       {validate:.3f} s")
     print(json.dumps(figures))

@@ -1,12 +1,13 @@
 """Domains: the record, the tools and the domain-wide rules, checked together into a DomainContext."""
 from __future__ import annotations
 
-from medgym.compiler.families import DomainContext, episode_scope, predicate
+from medgym.compiler.families import DomainContext, episode_scope, predicate, safety_rule
 from medgym.compiler.load import DomainFiles
 from medgym.compiler.records import build_record, field_summary
 from medgym.compiler.tools import answer_type, compile_tool
 from medgym.dsl.checker import Scope
 from medgym.dsl.errors import Position, SpecError
+from medgym.dsl.models import PROBE_CEILINGS
 from medgym.dsl.types import ANY
 
 from medgym.dsl.naming import class_stem, env_id  # noqa: F401  (re-exported for the pipeline)
@@ -41,7 +42,8 @@ def build_context(name: str, files: DomainFiles, instruments: dict, tables: dict
         errors.append(SpecError(f"a domain needs exactly one submit tool, found {len(submits)}", Position(str(files.folder / "tools.yaml"))))
     if len(errors) > before:
         return None
-    return DomainContext(name, record, tools, signatures, submits[0], answer_type(submits[0]), set(domain.history_topics))
+    return DomainContext(name, record, tools, signatures, submits[0], answer_type(submits[0]), set(domain.history_topics),
+                         {k: v.model_dump() for k, v in domain.history_topics.items()})
 
 
 def domain_rules(files: DomainFiles, ctx: DomainContext, errors: list[SpecError]) -> tuple[dict[str, str], list[dict]]:
@@ -52,9 +54,8 @@ def domain_rules(files: DomainFiles, ctx: DomainContext, errors: list[SpecError]
         name = f"{ctx.name}__{rule.id}"
         made = predicate(name, rule.when, files.domain.marks, ("safety", index, "when"), scope, errors)
         if made:
-            code[name] = made[0]
-            rules.append({"id": rule.id, "severity": rule.severity.value, "category": rule.category,
-                          "message": rule.message, "predicate": name, "needs_answer": made[1]})
+            code[name] = made.code
+            rules.append(safety_rule(rule, made))
     return code, rules
 
 
@@ -72,10 +73,23 @@ def family_cards(families, root) -> dict:
 def domain_json(files: DomainFiles, ctx: DomainContext, rules: list[dict], families: dict) -> dict:
     domain = files.domain.model
     return {
-        "name": ctx.name, "env_id": env_id(ctx.name), "class_name": f"{class_stem(ctx.name)}Env", "version": domain.version,
+        "name": ctx.name, "env_id": env_id(ctx.name, domain.version), "class_name": f"{class_stem(ctx.name)}Env", "version": domain.version,
         "title": domain.title, "card": domain.card.model_dump(), "policy": files.policy, "max_turns": domain.max_turns,
         "reward": domain.reward.model_dump(), "entity": ctx.record.entity,
         "history_topics": {k: v.model_dump() for k, v in domain.history_topics.items()},
         "hints": domain.hints.model_dump(), "fields": field_summary(ctx.record), "safety": rules,
         "submit_tool": ctx.submit["name"], "tools": list(ctx.tools.values()), "families": families,
+        "probes": probe_ceilings(files), "file": files.domain.marks.path,
     }
+
+
+def probe_ceilings(files: DomainFiles) -> dict:
+    """Every probe's ceiling (declared, else the default) and the line the gate points at when it fails."""
+    declared = files.domain.model.probes
+    out = {}
+    for name, default in PROBE_CEILINGS.items():
+        ceiling = declared.get(name, default)
+        ceiling = ceiling.model_dump() if hasattr(ceiling, "model_dump") else ceiling
+        where = files.domain.marks.at(("probes", name)) if name in declared else files.domain.marks.at(("name",))
+        out[name] = {"ceiling": ceiling, "declared": name in declared, "line": where.line, "col": where.col}
+    return out

@@ -69,11 +69,17 @@ def _distribution(value: dict, marks, loc) -> Source:
             raise SpecError(f"{kind} takes {arity} parameter{'s' if arity > 1 else ''}", pos)
         params = tuple(_param(v, marks, loc + (kind, i) if isinstance(raw, list) else loc + (kind,))
                        for i, v in enumerate(items))
-    clip = value.get("clip")
-    if clip is not None and (not isinstance(clip, list) or len(clip) != 2 or clip[0] > clip[1]):
-        raise SpecError("clip is [low, high]", marks.at(loc + ("clip",)))
-    return Source("dist", value, pos, dist=kind, params=params, clip=tuple(clip) if clip else None,
-                  round=value.get("round"))
+    clip, digits = value.get("clip"), value.get("round")
+    if clip is not None and not (isinstance(clip, list) and len(clip) == 2 and all(map(_is_number, clip))
+                                 and clip[0] <= clip[1]):
+        raise SpecError("clip is [low, high], two numbers", marks.at(loc + ("clip",)))
+    if digits is not None and not (isinstance(digits, int) and not isinstance(digits, bool) and 0 <= digits <= 6):
+        raise SpecError("round is a number of decimals, 0 to 6", marks.at(loc + ("round",)))
+    return Source("dist", value, pos, dist=kind, params=params, clip=tuple(clip) if clip else None, round=digits)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _freeze(value):
@@ -82,8 +88,7 @@ def _freeze(value):
 
 def expression_origin(marks, loc) -> Position:
     """Where the text after the `=` of an expression scalar starts."""
-    origin = marks.expression_origin(loc)
-    return Position(origin.path, origin.line, origin.col + 1)
+    return marks.expression_origin(loc).offset(1)
 
 
 def _param(value, marks, loc):

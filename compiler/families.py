@@ -29,6 +29,7 @@ class DomainContext:
     submit: dict
     answer: RecordT
     topics: set[str]
+    history_topics: dict = field(default_factory=dict)  # topic -> {ask, description}, for matching questions
 
     def tool_outputs(self) -> dict[str, Type]:
         return {name: self.instruments[t["instrument"]].output for name, t in self.tools.items()
@@ -127,7 +128,7 @@ class _FieldMarks:
         return self.info.pos
 
     def expression_origin(self, loc):
-        return Position(self.info.pos.path, self.info.pos.line, self.info.pos.col)
+        return (self.info.normal_pos or self.info.pos).offset(0)
 
 
 def info_marks(ctx, path):
@@ -344,7 +345,8 @@ def generator_name(family: str, scenario: str) -> str:
     return f"gen__{family}__{scenario}"
 
 
-def _gen_names(name: str) -> str:
+def generator_names(name: str) -> str:
+    """How generated task code names a root name: the case C, the truths T, everything else in V."""
     return {"case": "C", "truth": "T", "scenario": "V['scenario']"}.get(name, f"V[{name!r}]")
 
 
@@ -361,7 +363,7 @@ def _skeleton(ctx: DomainContext) -> str:
 
 
 def _generator_code(family: str, plan: Plan, ctx: DomainContext) -> str:
-    gen = PyGen(_gen_names)
+    gen = PyGen(generator_names)
     lines = [f"def {generator_name(family, plan.name)}(rng, case_id):",
              f"    C = {_skeleton(ctx)}",
              "    C['id'] = case_id",
@@ -433,7 +435,7 @@ def process_name(family: str) -> str:
 def _reference_code(fam, marks, scope, ctx: DomainContext, out: CompiledFamily, errors) -> str:
     """`reference__<family>(V, C, T)` -> [(spec step index, tool, arguments)], conditional steps included
     only when their `when:` holds (the index maps a materialised step back to its line for errors)."""
-    gen = PyGen(_gen_names)
+    gen = PyGen(generator_names)
     lines = [f"def {reference_name(fam.family)}(V, C, T):", "    return ["]
     for index, step in enumerate(fam.reference):
         tool_name = next(k for k in step if k != "when")
@@ -502,7 +504,7 @@ def _arguments(tool: dict, args: dict, marks, loc, scope, gen, errors, extra: di
 
 
 def _process_code(fam, marks, scope, ctx, errors) -> str:
-    gen = PyGen(_gen_names)
+    gen = PyGen(generator_names)
     lines = [f"def {process_name(fam.family)}(V, C, T):", "    return ["]
     for index, item in enumerate(fam.rubric.process.require):
         loc = ("rubric", "process", "require", index)
@@ -531,15 +533,41 @@ def episode_scope(ctx: DomainContext, base: Scope) -> Scope:
                  tool_outputs=ctx.tool_outputs(), tool_names=frozenset(ctx.tools))
 
 
-def predicate(name: str, text: str, marks, loc, scope: Scope, errors) -> tuple[str, bool, str] | None:
-    """Check one rubric expression (a bool) and return (generated def, needs_answer, name)."""
+@dataclass
+class Predicate:
+    """A checked rubric expression as generated code, with what the reward engine needs to know about it."""
+
+    name: str
+    code: str
+    needs_answer: bool  # judged only when there is an answer (it reads one, or it judges no action)
+    answer_fields: list[str]  # the answer fields it reads (coherence counts only as far as they are right)
+
+
+_ACTION_FUNCS = {"called", "calls", "result"}
+
+
+def predicate(name: str, text: str, marks, loc, scope: Scope, errors) -> Predicate | None:
+    """Check one rubric expression (a bool) and generate its def.
+
+    A rule that reads the answer, or that judges no action at all (`not observed("vitals.hr")` judges the
+    basis of a decision), is about the decision and only applies once one was submitted."""
     checked = _condition(text, marks, loc, scope, errors, "this rule")
     if checked is None:
         return None
     expr, typed = checked
-    needs_answer = any(isinstance(node, n.Name) and node.id == "answer" for node in n.walk(expr))
+    nodes = list(n.walk(expr))
+    fields = sorted({node.name for node in nodes
+                     if isinstance(node, n.Attr) and isinstance(node.obj, n.Name) and node.obj.id == "answer"})
+    reads_answer = any(isinstance(node, n.Name) and node.id == "answer" for node in nodes)
+    judges_actions = any(isinstance(node, n.Call) and node.func in _ACTION_FUNCS for node in nodes)
     body = PyGen(predicate_names, lenient=True)(typed)
-    return f"def {name}(v):\n    return bool({body})", needs_answer, name
+    return Predicate(name, f"def {name}(v):\n    return bool({body})", reads_answer or not judges_actions, fields)
+
+
+def safety_rule(rule, made: Predicate) -> dict:
+    needs_answer = made.needs_answer if rule.needs_answer is None else rule.needs_answer
+    return {"id": rule.id, "severity": rule.severity.value, "category": rule.category, "message": rule.message,
+            "predicate": made.name, "needs_answer": needs_answer}
 
 
 def _rubric(fam, marks, scope: Scope, ctx: DomainContext, out: CompiledFamily, lets, errors):
@@ -575,25 +603,24 @@ def _rubric(fam, marks, scope: Scope, ctx: DomainContext, out: CompiledFamily, l
     for index, rule in enumerate(rubric.safety):
         made = predicate(f"{fam.family}__{rule.id}", rule.when, marks, ("rubric", "safety", index, "when"), escope, errors)
         if made:
-            out.predicates[made[2]] = made[0]
-            data["safety"].append({"id": rule.id, "severity": rule.severity.value, "category": rule.category,
-                                   "message": rule.message, "predicate": f"{fam.family}__{rule.id}", "needs_answer": made[1]})
+            out.predicates[made.name] = made.code
+            data["safety"].append(safety_rule(rule, made))
     for index, item in enumerate(rubric.coherence):
         loc = ("rubric", "coherence", index)
         made = predicate(f"{fam.family}__{item.id}", item.check, marks, loc + ("check",), escope, errors)
         when = predicate(f"{fam.family}__{item.id}__when", item.when, marks, loc + ("when",), escope, errors) if item.when else None
         if made:
-            out.predicates[made[2]] = made[0]
+            out.predicates[made.name] = made.code
             if when:
-                out.predicates[when[2]] = when[0]
-            data["coherence"].append({"id": item.id, "predicate": f"{fam.family}__{item.id}",
-                                      "when": f"{fam.family}__{item.id}__when" if when else None,
-                                      "needs_answer": made[1] or bool(when and when[1])})
+                out.predicates[when.name] = when.code
+            data["coherence"].append({"id": item.id, "predicate": made.name, "when": when.name if when else None,
+                                      "needs_answer": made.needs_answer or bool(when and when.needs_answer),
+                                      "answer_fields": made.answer_fields})
     for index, item in enumerate(rubric.assertions):
         made = predicate(f"{fam.family}__{item.id}", item.check, marks, ("rubric", "assertions", index, "check"), escope, errors)
         if made:
-            out.predicates[made[2]] = made[0]
-            data["assertions"].append({"id": item.id, "predicate": f"{fam.family}__{item.id}", "needs_answer": made[1]})
+            out.predicates[made.name] = made.code
+            data["assertions"].append({"id": item.id, "predicate": made.name, "needs_answer": made.needs_answer})
     ids = [r["id"] for r in data["safety"] + data["coherence"] + data["assertions"]]
     duplicates = {i for i in ids if ids.count(i) > 1}
     if duplicates:

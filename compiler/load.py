@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from medgym.dsl import models as m
 from medgym.dsl import nodes
-from medgym.dsl.errors import Position, SpecError
+from medgym.dsl.errors import Position, SpecError, read_spec_text
 from medgym.dsl.parser import parse_score_file
 from medgym.dsl.yamlpos import Marks, load_yaml
 
@@ -45,6 +45,7 @@ class SpecTree:
     domains: dict[str, DomainFiles] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     errors: list[SpecError] = field(default_factory=list)
+    failed: set[str] = field(default_factory=set)  # files that did not load (later checks skip what needs them)
 
 
 def content_hash(root: Path) -> str:
@@ -53,7 +54,10 @@ def content_hash(root: Path) -> str:
     digest = hashlib.sha256()
     for path in spec_files(root):
         digest.update(str(path.relative_to(root)).encode())
-        digest.update(path.read_bytes())
+        try:
+            digest.update(path.read_bytes())
+        except OSError:  # loading reports the file, located; the hash only has to differ
+            digest.update(b"\0unreadable")
     return digest.hexdigest()
 
 
@@ -83,6 +87,9 @@ def load_tree(root: Path | str) -> SpecTree:
     tree.tables = [t for t in (_load_model(p, m.Table, tree.errors) for p in _yamls(root / "tables")) if t]
     for folder in sorted(p for p in (root / "domains").glob("*") if p.is_dir()):
         tree.domains[folder.name] = _load_domain(folder, tree.errors)
+    tree.failed = {e.pos.path for e in tree.errors}
+    for files in tree.domains.values():
+        _load_policy(files, tree.errors)  # after `failed`: a missing policy text takes no other check out
     return tree
 
 
@@ -99,14 +106,27 @@ def _load_domain(folder: Path, errors: list[SpecError]) -> DomainFiles:
     families = [_load_model(p, m.TaskFamily, errors) for p in _yamls(folder / "tasks")]
     families += [_load_model(p, m.StaticCase, errors) for p in _yamls(folder / "cases")]
     files.families = [f for f in families if f]
-    if files.domain:
-        policy = folder / files.domain.model.policy
-        if policy.is_file():
-            files.policy = policy.read_text(encoding="utf-8").strip()
-        else:
-            errors.append(SpecError(f"policy file '{files.domain.model.policy}' not found",
-                                    files.domain.marks.at(("policy",))))
     return files
+
+
+def _load_policy(files: DomainFiles, errors: list[SpecError]):
+    if files.domain:
+        try:
+            files.policy = _policy_text(files.folder, files.domain.model.policy, files.domain.marks.at(("policy",)))
+        except SpecError as exc:
+            errors.append(exc)
+
+
+def _policy_text(folder: Path, name: str, pos: Position) -> str:
+    """The domain's policy text; the file must be a plain file inside the domain folder."""
+    try:
+        path = (folder / name).resolve()
+        inside = path.is_relative_to(folder.resolve()) and path.is_file()
+    except (OSError, ValueError):  # a NUL or an over-long name
+        inside = False
+    if not inside:
+        raise SpecError(f"policy file {name!r} not found in the domain folder", pos)
+    return read_spec_text(folder / name).strip()
 
 
 def _require(path: Path, model, errors) -> Loaded | None:
@@ -138,7 +158,7 @@ class _Rooted(Marks):
     """Marks of one item inside a larger document (a tool inside tools.yaml)."""
 
     def __init__(self, marks: Marks, prefix: tuple):
-        super().__init__(marks.path, marks.values, marks.keys, marks.quoted)
+        super().__init__(marks.path, marks.values, marks.keys)
         self.prefix = prefix
 
     def at(self, loc, key: bool = False) -> Position:

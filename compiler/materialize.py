@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 
 import jsonschema
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
-
 from medgym.compiler.families import CompiledFamily, DomainContext, generator_name, process_name, reference_name
-from medgym.dsl.errors import Position, SpecError
+from medgym.compiler.texts import compile_text, render_text
+from medgym.dsl.errors import SpecError
 
 SPLITS = (("train", 0.7), ("val", 0.8), ("test", 1.0))
-_JINJA = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
 
 def split_of(family: str, seed: int, index: int) -> str:
@@ -28,16 +26,6 @@ def split_of(family: str, seed: int, index: int) -> str:
 
 def case_id(prefix: str, task_id: str) -> str:
     return f"{prefix}-{hashlib.sha256(task_id.encode()).hexdigest()[:6].upper()}"
-
-
-def _template(text: str, pos: Position, errors):
-    try:
-        return _JINJA.from_string(text)
-    except TemplateError as exc:
-        line = getattr(exc, "lineno", 1) or 1
-        errors.append(SpecError(f"template error: {exc.message if hasattr(exc, 'message') else exc}",
-                                Position(pos.path, pos.line + line - 1 if line > 1 else pos.line, pos.col)))
-        return None
 
 
 def jsonable(value):
@@ -53,8 +41,8 @@ def jsonable(value):
 def materialize(fam: CompiledFamily, ctx: DomainContext, module, errors: list[SpecError]) -> list[dict]:
     model, marks = fam.model, fam.marks
     before = len(errors)
-    ticket = _template(model.ticket, marks.at(("ticket",)), errors)
-    histories = {plan.name: {topic: [(_template(t, pos, errors), pos) for t, pos in answers]
+    ticket = compile_text(model.ticket, marks.at(("ticket",)), "the ticket", errors)
+    histories = {plan.name: {topic: [compile_text(t, pos, f"history answer '{topic}'", errors) for t, pos in answers]
                              for topic, answers in plan.history.items()} for plan in fam.plans}
     if len(errors) > before:
         return []
@@ -68,36 +56,61 @@ def materialize(fam: CompiledFamily, ctx: DomainContext, module, errors: list[Sp
         task_id = f"{ctx.name}/{model.family}-v{model.version}/{index:04d}"
         rng = random.Random(f"{model.family}|{fam.seed}|{index}")
         scenario = rng.choices(names, weights)[0] if len(names) > 1 else names[0]
+        where = f"task {index} (scenario {scenario})"
         try:
             V, C, T = generators[scenario](rng, case_id(ctx.record.id_prefix, task_id))
-        except (ArithmeticError, ValueError, TypeError, KeyError) as exc:
-            errors.append(SpecError(f"task {index} (scenario {scenario}): cannot compute the case ({exc})", marks.at(())))
+            steps = reference(V, C, T)
+            required = process(V, C, T)
+        except Exception as exc:  # noqa: BLE001 - generated from the spec's values: any failure is the spec's
+            errors.append(SpecError(f"{where}: cannot compute the case ({type(exc).__name__}: {exc})", marks.at(())))
             break
-        if not _in_range(C, ctx, fam, scenario, index, errors, reported):
+        if not _in_range(C, ctx, fam, scenario, index, errors, reported) or not _finite(V, C, T, fam, where, errors):
             continue
         context = {"case": C, "truth": T, "scenario": scenario, **{k: v for k, v in V.items() if k != "scenario"}}
         task = {"task_id": task_id, "domain": ctx.name, "family": model.family, "version": model.version,
                 "index": index, "seed": fam.seed, "split": split_of(model.family, fam.seed, index), "scenario": scenario}
-        try:
-            task["ticket"] = ticket.render(context).strip()
-            task["history"] = {topic: [tpl.render(context).strip() for tpl, _ in answers]
-                               for topic, answers in histories[scenario].items()}
-        except TemplateError as exc:
-            errors.append(SpecError(f"template error in task {index}: {exc}", marks.at(("ticket",))))
+        texts = _render(ticket, histories[scenario], context, where, errors)
+        if texts is None:
             break
+        task["ticket"], task["history"] = texts
         task["case"], task["truth"], task["vars"] = jsonable(C), jsonable(T), jsonable(V)
-        steps = reference(V, C, T)
         task["reference"] = [{"name": name, "arguments": jsonable(args)} for _, name, args in steps]
         if not _valid_reference(task, [i for i, _, _ in steps], fam, validators, errors, reported):
             continue
         if not _reaches_truth(task, fam, ctx, errors, reported):
             continue
         rubric = dict(fam.rubric)
-        rubric["process"] = {**fam.rubric["process"], "require": jsonable(process(V, C, T))}
+        rubric["process"] = {**fam.rubric["process"], "require": jsonable(required)}
         task["rubric"] = rubric
         task["threshold"] = model.reference_threshold
         tasks.append(task)
     return tasks
+
+
+def _render(ticket, histories: dict, context: dict, where: str, errors) -> tuple[str, dict] | None:
+    """The task's ticket and history answers, or None after recording the first text that fails."""
+    try:
+        return render_text(ticket, context, where), {
+            topic: [render_text(answer, context, where) for answer in answers] for topic, answers in histories.items()}
+    except SpecError as exc:
+        errors.append(exc)
+        return None
+
+
+def _finite(V: dict, C: dict, T: dict, fam, where: str, errors) -> bool:
+    """Computed values must be finite numbers too (`=1e300 * 1e300` is inf, and JSON has no inf)."""
+    stack = [(f"case.{k}" if root == "case" else (f"truth.{k}" if root == "truth" else k), v)
+             for root, values in (("let", V), ("case", C), ("truth", T)) for k, v in values.items()]
+    while stack:
+        name, value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            errors.append(SpecError(f"{where}: {name} computes to {value}, not a finite number", fam.marks.at(())))
+            return False
+        if isinstance(value, dict):
+            stack.extend((f"{name}.{k}", v) for k, v in value.items())
+        elif isinstance(value, (list, tuple)):
+            stack.extend((f"{name}[{i}]", v) for i, v in enumerate(value))
+    return True
 
 
 def _in_range(case: dict, ctx: DomainContext, fam, scenario, index, errors, reported) -> bool:

@@ -16,6 +16,7 @@ from typing import Callable
 from medgym.compiler import codegen
 from medgym.compiler.domain import build_context, domain_json, domain_rules, env_id, family_cards
 from medgym.compiler.families import compile_family
+from medgym.compiler.flow import check_flow
 from medgym.compiler.instruments import bands_tuple, check_instrument, function_body, input_spec
 from medgym.compiler.load import SpecTree, content_hash, load_tree
 from medgym.compiler.materialize import dumps, materialize
@@ -59,13 +60,15 @@ def compile_specs(specs: Path | str, out: Path | str, *, force: bool = False, ga
             return BuildResult(out, cached, True, time.perf_counter() - started)
     tree = load_tree(specs)
     spec_hash = files_hash if tree.files else ""
-    if tree.errors:
-        raise SpecErrors(tree.errors)
     staging = out.parent / f".{out.name}.staging-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        manifest = _build(tree, spec_hash, staging)
+        # Every stage runs on what the stages before it got right, so one run reports the errors of all.
+        errors = list(tree.errors)
+        manifest = _build(tree, spec_hash, staging, errors)
+        if errors:
+            raise SpecErrors(errors)
         if gate is not None:
             problems = gate(staging)
             if problems:
@@ -108,14 +111,19 @@ def _swap(staging: Path, out: Path):
 
 
 # ---------------------------------------------------------------- the build
-def _build(tree: SpecTree, spec_hash: str, out: Path) -> dict:
-    errors: list[SpecError] = []
+def _build(tree: SpecTree, spec_hash: str, out: Path, errors: list[SpecError]) -> dict:
+    """Check and generate into `out`, appending to `errors`. A part is checked only when everything it
+    depends on loaded cleanly, so no error is only the echo of an earlier one (an "unknown tool" because
+    tools.yaml did not load); the parts that did load are all checked."""
+    failed = tree.failed
     files = [str(p.relative_to(tree.root)) for p in tree.files]
     header = {"version": _version(), "spec_hash": spec_hash}
+    shared = [p for p in tree.files if not p.is_relative_to(tree.root / "domains")]
+    before = len(errors)
     instruments = _instruments(tree, errors)
     tables = _tables(tree, errors)
-    if errors:
-        raise SpecErrors(errors)
+    if any(str(p) in failed for p in shared) or any(e.pos.path.endswith(".score") for e in errors[before:]):
+        return {}  # instruments or shared tables are missing: every domain check would report their absence
     _write(out / "instruments.py", codegen.render(
         "instruments.py.j2", instruments=[_instrument_context(c) for c in instruments.values()],
         files=[f for f in files if f.endswith(".score")], **header))
@@ -126,7 +134,10 @@ def _build(tree: SpecTree, spec_hash: str, out: Path) -> dict:
     manifest = {"format_version": FORMAT_VERSION, "medgym_version": header["version"], "spec_hash": spec_hash,
                 "counts": {"domains": 0, "tools": 0, "instruments": len(instruments), "tasks": 0}, "domains": {}}
     total_tools = python_tools = 0
+    skipped = [name for name, d in tree.domains.items() if _core_failed(d, failed)]
     for name, domain_files in tree.domains.items():
+        if name in skipped:
+            continue
         summary = _domain(name, domain_files, instruments, tables, files, header, out, errors)
         if summary is None:
             continue
@@ -136,13 +147,18 @@ def _build(tree: SpecTree, spec_hash: str, out: Path) -> dict:
         manifest["counts"]["tasks"] += summary["tasks"]
         total_tools += summary["tools"]
         python_tools += summary.pop("python_tools")
-    if total_tools and python_tools / total_tools > MAX_PYTHON_TOOL_SHARE:
+    if not skipped and total_tools and python_tools / total_tools > MAX_PYTHON_TOOL_SHARE:
         errors.append(SpecError(f"{python_tools} of {total_tools} tools use the python escape hatch; at most "
                                 f"{MAX_PYTHON_TOOL_SHARE:.0%} may", Position(str(tree.root / "domains"))))
-    if errors:
-        raise SpecErrors(errors)
     _write(out / "manifest.json", json.dumps(manifest, indent=1))
     return manifest
+
+
+def _core_failed(files, failed: set[str]) -> bool:
+    """Whether a file every family of the domain depends on (domain, record, tools, tables) failed to load;
+    a family file that failed only takes itself out."""
+    core = [files.folder / "domain.yaml", files.folder / "record.yaml", files.folder / "tools.yaml"]
+    return any(str(p) in failed for p in core) or any(p.startswith(str(files.folder / "tables") + os.sep) for p in failed)
 
 
 def _write(path: Path, text: str):
@@ -185,8 +201,8 @@ def run_example(function, example) -> list[str]:
     """The mismatches between an instrument's output and a worked example's expectation."""
     try:
         result = function(**dict(example.given))
-    except ValueError as exc:
-        return [str(exc)]
+    except Exception as exc:  # noqa: BLE001 - the example's values are spec input; any failure is reported
+        return [f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError) else str(exc)]
     problems = []
     for key, want in example.expect:
         got = result.get(key)
@@ -266,6 +282,7 @@ def _domain(name, files, instruments, tables, spec_files, header, out: Path, err
     tasks = []
     for fam in families:
         tasks.extend(materialize(fam, ctx, module, errors))
+    errors.extend(check_flow(families, ctx, module, tasks))  # every reference value must be observable
     if len(errors) > before:
         return None
     compiled = domain_json(files, ctx, rules, family_cards(families, None))
@@ -280,6 +297,6 @@ def _domain(name, files, instruments, tables, spec_files, header, out: Path, err
     for split, items in splits.items():
         _write(folder / "tasks" / f"{split}.jsonl", "\n".join(dumps(t) for t in items))
     used = {t["instrument"] for t in ctx.tools.values() if t["kind"] == "instrument"}
-    return {"env_id": env_id(name), "tools": len(ctx.tools), "instruments": len(used), "tasks": len(tasks),
+    return {"env_id": compiled["env_id"], "tools": len(ctx.tools), "instruments": len(used), "tasks": len(tasks),
             "families": len(families), "splits": {k: len(v) for k, v in splits.items()},
             "python_tools": sum(1 for t in ctx.tools.values() if t["kind"] == "python")}

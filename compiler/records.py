@@ -16,6 +16,7 @@ class FieldInfo:
     type: Type
     spec: m.RecordField
     pos: Position
+    normal_pos: Position | None = None  # where the field's `normal` value is written
 
 
 @dataclass
@@ -64,7 +65,7 @@ def _group_type(name, children: dict, loc: tuple, prefix: str, marks: Marks, fie
                 errors.append(SpecError(f"'{bound}' needs a number field and low <= high"
                                         + (" (null for an open side)" if bound != "range" else ""),
                                         marks.at(here + (bound,))))
-        fields[path] = FieldInfo(path, t, node, marks.at(here))
+        fields[path] = FieldInfo(path, t, node, marks.at(here), marks.at(here + ("normal",)))
         members.append((key, t))
     return RecordT(name, tuple(members))
 

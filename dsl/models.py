@@ -16,7 +16,7 @@ Value = Any  # a literal, a `=expression` string, or a distribution mapping
 
 
 class Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)  # no inf/nan in specs
 
 
 class Severity(str, Enum):
@@ -99,6 +99,9 @@ class SafetyRule(Spec):
     severity: Severity
     category: Name
     message: str = ""
+    needs_answer: bool | None = Field(
+        None, description="true: the rule judges the submitted decision and is checked only when there is one; "
+                          "default: true when it reads `answer` or judges no action (no called/calls/result)")
 
 
 class Requirement(Spec):
@@ -167,6 +170,44 @@ class RewardWeights(Spec):
     assertion: float = Field(0.15, ge=0, description="used only by tasks that declare assertions")
 
 
+class Probe(str, Enum):
+    """The adversarial probes the compile gate plays on every task: policies that never reason about the
+    patient, each an attack on the reward. Tuned probes learn from the train split.
+
+    noop: never calls a tool; guess: answers at once, plausibly wrong; spam: every tool once, then a wrong
+    answer; garbage: malformed output every turn; blind: a fixed plan of the calls most references make, then
+    the most common train answer per field; lazy: two lookups, then that answer; shotgun: orders every test
+    and study, asks every history topic, runs every calculator on values copied from what it observed,
+    echoes their outputs into the answer and fills the rest blind; duplicate: the reference solution with
+    every call sent twice, the copy trivially altered (id lower-cased with a trailing space, lists reordered);
+    overorder: the reference solution plus every test and study ordered; wrong_after_workup: the reference
+    work-up, then an answer wrong in every field.
+    """
+
+    noop = "noop"
+    guess = "guess"
+    spam = "spam"
+    garbage = "garbage"
+    blind = "blind"
+    lazy = "lazy"
+    shotgun = "shotgun"
+    duplicate = "duplicate"
+    overorder = "overorder"
+    wrong_after_workup = "wrong_after_workup"
+
+
+class BelowReference(Spec):
+    below_reference: float = Field(ge=0, le=1, description="the probe's mean reward must stay this far below the "
+                                                           "reference solution's")
+
+
+ProbeCeiling = Union[Annotated[float, Field(ge=0, le=1)], BelowReference]
+PROBE_CEILINGS: dict[str, float | dict] = {
+    **{p.value: 0.25 for p in Probe}, "wrong_after_workup": 0.30,
+    "duplicate": {"below_reference": 0.02}, "overorder": {"below_reference": 0.02},
+}
+
+
 class Domain(Spec):
     """`domains/<d>/domain.yaml`: the domain card and its settings."""
 
@@ -180,6 +221,11 @@ class Domain(Spec):
     history_topics: dict[Name, Topic] = Field(default_factory=dict)
     hints: Hints = Field(default_factory=Hints)
     safety: list[SafetyRule] = Field(default_factory=list)
+    probes: dict[Probe, ProbeCeiling] = Field(
+        default_factory=dict, description="the mean reward each adversarial probe must stay under (a number), or "
+                                          "{below_reference: margin}; the compile gate checks every probe, with "
+                                          "defaults: 0.25, wrong_after_workup 0.30, duplicate and overorder 0.02 "
+                                          "below the reference")
 
 
 class ToolParam(Spec):

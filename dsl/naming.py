@@ -8,5 +8,6 @@ def class_stem(domain: str) -> str:
 
 
 def env_id(domain: str, version: int = 0) -> str:
-    """The Gymnasium id of a domain's env: `medgym/ClinicalDiagnosis-v0`."""
+    """The Gymnasium id of a domain's env, versioned by the domain (bumped when its reward semantics change):
+    `medgym/ClinicalDiagnosis-v1`."""
     return f"medgym/{class_stem(domain)}-v{version}"

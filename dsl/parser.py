@@ -6,15 +6,21 @@ starts (a YAML scalar's mark, or line 1 of a `.score` file).
 from __future__ import annotations
 
 import functools
+import math
+import re
+from dataclasses import fields
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from medgym.dsl import nodes as n
-from medgym.dsl.errors import Position, SpecError
+from medgym.dsl.errors import Position, SpecError, read_spec_text, within
 
+_LINE_BREAKS = re.compile("[\r\x85\u2028\u2029]")
+MAX_INT = 10**300  # beyond this an int mixed with floats overflows in the generated code
 MAX_EXPRESSION_CHARS = 4000  # a spec expression longer than this is a mistake, and parsing stays fast
+MAX_EXPRESSION_DEPTH = 50  # nodes inside nodes; real expressions stay under 15
 
 
 @functools.lru_cache(maxsize=None)
@@ -36,7 +42,12 @@ def _unquote(token: str) -> str:
 
 def _number(token: str) -> tuple[float, bool]:
     is_int = not any(c in token for c in ".eE")
-    return (int(token) if is_int else float(token)), is_int
+    value = int(token) if is_int else float(token)
+    if not math.isfinite(value):  # 1e999 reads as inf, which the generated Python cannot even spell
+        raise ValueError(f"{token[:40]} is not a finite number")
+    if is_int and abs(value) > MAX_INT:
+        raise ValueError(f"{token[:40]}... is too large a number")
+    return value, is_int
 
 
 def _range(token: str) -> tuple[float | None, float | None]:
@@ -285,7 +296,7 @@ def _pretty(terminal: str) -> str:
 def _parse(text: str, start: str, origin: Position):
     try:
         tree = _parser(start).parse(text)
-        return _ToNodes(text).transform(tree)
+        result = _ToNodes(text).transform(tree)
     except UnexpectedInput as exc:
         raise _syntax_error(exc, text, origin) from None
     except VisitError as exc:  # a bug in a transformer method must still point at the spec
@@ -293,6 +304,26 @@ def _parse(text: str, start: str, origin: Position):
         raise SpecError(str(exc.orig_exc), origin.shifted(getattr(meta, "line", 1), getattr(meta, "column", 1))) from None
     except RecursionError:
         raise SpecError("expression is nested too deeply", origin) from None
+    deep = _too_deep(result)
+    if deep is not None:
+        raise SpecError(f"expression is nested more than {MAX_EXPRESSION_DEPTH} levels deep",
+                        origin.shifted(max(deep.line, 1), max(deep.col, 1)))
+    return result
+
+
+def _too_deep(root) -> n.Node | None:
+    """The first node nested deeper than MAX_EXPRESSION_DEPTH, found without recursion (the checker and the
+    code generator recurse, and Python refuses generated code nested 200 parentheses deep)."""
+    stack = [(root, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (list, tuple)):
+            stack.extend((x, depth) for x in item)
+        elif isinstance(item, n.Node):
+            if depth > MAX_EXPRESSION_DEPTH:
+                return item
+            stack.extend((getattr(item, f.name), depth + 1) for f in fields(item) if f.name not in ("line", "col"))
+    return None
 
 
 def parse_expression(text: str, origin: Position = Position("<expr>", 1, 1)) -> n.Expr:
@@ -314,10 +345,15 @@ def parse_score_file(path: Path | str, text: str | None = None) -> list[n.Instru
     """All instruments of a `.score` file, with `path` recorded on each."""
     path = str(path)
     if text is None:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_spec_text(path)
+    # lark counts lines at \n only; YAML and our positions also break at \r, NEL, LS and PS (same length)
+    text = _LINE_BREAKS.sub("\n", text.replace("\r\n", "\n"))
     if not text.endswith("\n"):
         text += "\n"
-    instruments = _parse(text, "score_file", Position(path, 1, 1))
+    try:
+        instruments = _parse(text, "score_file", Position(path, 1, 1))
+    except SpecError as exc:  # "unexpected end of line" points past the line: show it on its last character
+        raise SpecError(exc.message, within(text, exc.pos), exc.hint) from None
     return [_with_path(i, path) for i in instruments]
 
 

@@ -10,14 +10,25 @@ from __future__ import annotations
 import re
 
 
+CACHE_SIZE = 4096  # reference and probe questions recur; a model's free text rarely does
+
+
 class TopicMatcher:
     def __init__(self, topics: dict[str, dict]):
         self.order = list(topics)
         self.patterns = {name: [(re.compile(_phrase_pattern(p)), len(p.split())) for p in spec.get("ask") or []]
                          for name, spec in topics.items()}
+        self._seen: dict[str, str | None] = {}
 
     def match(self, question: str) -> str | None:
         """The best topic for `question`, or None when no `ask` phrase occurs in it."""
+        if question not in self._seen:
+            if len(self._seen) >= CACHE_SIZE:
+                self._seen.clear()
+            self._seen[question] = self._match(question)
+        return self._seen[question]
+
+    def _match(self, question: str) -> str | None:
         text = question.casefold()
         best, best_score = None, 0
         for name in self.order:

@@ -1,6 +1,6 @@
 """medgym: a gymnasium for medical AI agents, compiled from declarative specs.
 
-Importing the package registers one Gymnasium env per shipped domain (`medgym/Triage-v0`, ...). The
+Importing the package registers one Gymnasium env per shipped domain (`medgym/Triage-v1`, ...). The
 registration is lazy: the shipped specs are compiled (once, into a cache) only when an env is made.
 """
 from __future__ import annotations

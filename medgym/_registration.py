@@ -9,7 +9,7 @@ ENTRY_POINT = "medgym._registration:make_shipped"
 
 
 def register_shipped() -> list[str]:
-    """Register `medgym/<Domain>-v0` for each shipped domain; returns the ids."""
+    """Register `medgym/<Domain>-v<version>` for each shipped domain; returns the ids."""
     import gymnasium
 
     from medgym.dsl.naming import env_id
@@ -21,7 +21,7 @@ def register_shipped() -> list[str]:
         settings = _settings(folder / "domain.yaml")
         if settings is None:
             continue
-        env = env_id(folder.name)
+        env = env_id(folder.name, int(settings.get("version", 0)))
         if env not in gymnasium.registry:
             gymnasium.register(id=env, entry_point=ENTRY_POINT, kwargs={"domain": folder.name},
                                max_episode_steps=settings.get("max_turns", 12))

@@ -23,8 +23,8 @@ def ensure_build(build: Path | None = None) -> Path:
             raise FileNotFoundError(f"{build} is not a medgym build (no manifest.json); run `medgym compile SPECS --out {build}`")
         return build
     from medgym.compiler.pipeline import compile_specs
-    from medgym.gate import reference_gate
+    from medgym.gate import compile_gate
 
     out = cache_dir() / "build"
-    compile_specs(shipped_specs(), out, gate=reference_gate)
+    compile_specs(shipped_specs(), out, gate=compile_gate)
     return out

@@ -71,8 +71,13 @@ class MedEnv(gym.Env):
             raise RuntimeError("the episode has ended: call reset() before step()")
         episode.turns += 1
         parsed = parse_action(action)  # arguments come back plain, finite and bounded, or as errors
+        calls_before = len(episode.calls)
         results = self._run_turn(episode, parsed)
-        observation = clean_text(_clip(_render(results, self.domain)))
+        rendered = _render(results, self.domain)
+        observation = clean_text(rendered)
+        if observation is not rendered:  # a tool's own data held a lone surrogate: clean what info and logs keep
+            _clean_results(results, episode.calls[calls_before:])
+        observation = _clip(observation)
         self._record(action, observation)
         terminated = episode.done
         truncated = not terminated and episode.turns >= self.max_turns
@@ -115,7 +120,6 @@ class MedEnv(gym.Env):
                                 + f"; tools: {', '.join(self.domain.tools)}")
             _validate(tool, arguments)
             result, topic = execute(self.domain, episode, tool, arguments)
-            result = _valid_text(result)
         except ToolError as exc:
             error = clean_text(str(exc))  # it may quote text a tool read, which the model will see
             episode.invalid_calls += 1
@@ -181,6 +185,17 @@ def _whole_numbers(schema: dict, arguments: dict) -> None:
         value = arguments.get(name)
         if prop.get("type") == "integer" and type(value) is float:
             arguments[name] = int(value)
+
+
+def _clean_results(results: list[dict], calls: list[CallRecord]) -> None:
+    """Replace lone surrogates in this turn's results and call records (rare: arguments are clean, spec data
+    and corpora are checked UTF-8 when built, so only a python-kind tool or a patched handler can hold one)."""
+    for result in results:
+        if "content" in result:
+            result["content"] = _valid_text(result["content"])
+    for call in calls:
+        if call.result is not None:
+            call.result = _valid_text(call.result)
 
 
 def _valid_text(value, depth: int = 0):

@@ -66,6 +66,25 @@ class Episode:
             self.observed.add(prefix)
 
 
+def canonical(value):
+    """The form in which two argument values are the same request: text trimmed, case-folded and with its
+    whitespace collapsed; numbers as floats; lists as sorted, de-duplicated tuples (the order of tests in one
+    order carries no meaning); objects with sorted keys. Duplicate detection compares this form, so a call
+    re-sent with the id lower-cased and a trailing space is still a repeat."""
+    if isinstance(value, str):
+        return " ".join(value.casefold().split())
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, (list, tuple)):
+        items = {repr(c): c for c in (canonical(v) for v in value)}
+        return tuple(items[k] for k in sorted(items))
+    if isinstance(value, dict):
+        return tuple(sorted((str(k), canonical(v)) for k, v in value.items()))
+    return repr(value)
+
+
 def call_matches(call: CallRecord, name: str, required: dict) -> bool:
     """The process-requirement rule: names agree and every required argument equals the call's (text compared
     case-insensitively) or is contained in it when the call's argument is a list; a simulator's topic counts."""

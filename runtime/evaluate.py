@@ -1,7 +1,8 @@
 """The evaluation runner: play agents on compiled tasks, write one JSONL line per episode, summarise.
 
-Also the compile gate's `play_reference`: every task's reference solution, played by the oracle through the
-real env, must reach the task's threshold.
+Also the compile gate (`gate_build`): every task's reference solution, played by the oracle through the real
+env, must reach the task's threshold, and every adversarial probe must stay under the ceiling its domain
+declares (probes are tuned on the train split and scored on the held-out val and test tasks).
 """
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from medgym.dsl.errors import Position, SpecError
-from medgym.runtime.agents import OracleAgent, make_agent
+from medgym.runtime.agents import PROBES, OracleAgent, make_agent
+from medgym.runtime.agents.tuning import tuning
 from medgym.runtime.build import SPLITS, Build
 from medgym.runtime.env import MedEnv, make_env
+from medgym.runtime.rewards import accuracy
 
 Progress = Callable[[int, int], None]
 
@@ -102,21 +105,87 @@ def _means(records: list[dict]) -> dict:
     }
 
 
-def play_reference(build_dir: Path) -> list[SpecError]:
-    """The compile gate: one located error per family whose reference solution misses its threshold."""
+HELD_OUT = ("val", "test")
+
+
+def gate_build(build_dir: Path) -> list[SpecError]:
+    """The compile gate: located errors for reference solutions below their thresholds and probes above their
+    ceilings."""
     build = Build.open(build_dir)
     errors = []
     for name in build.domain_names:
-        domain = build.domain(name)
         env = make_env(build_dir, name)
-        failures = defaultdict(list)
-        for split in SPLITS:
-            for task in domain.tasks(split):
-                record = run_episode(env, OracleAgent(), task["task_id"], keep_transcript=False)
-                if record["reward"] < task.get("threshold", 0.95):
-                    failures[task["family"]].append((task, record))
-        errors += [_gate_error(domain.data["families"].get(family, {}), found) for family, found in failures.items()]
+        oracle = {task["task_id"]: run_episode(env, OracleAgent(), task["task_id"], keep_transcript=False)
+                  for split in SPLITS for task in env.domain.tasks(split)}
+        errors += _reference_errors(env.domain, oracle)
+        errors += [e for e in (_probe_error(env.domain, row) for row in probe_table(env, oracle).values()) if e]
     return errors
+
+
+def _reference_errors(domain, oracle: dict[str, dict]) -> list[SpecError]:
+    failures = defaultdict(list)
+    for task_id, record in oracle.items():
+        task = domain.task(task_id)
+        if record["reward"] < task.get("threshold", 0.95):
+            failures[task["family"]].append((task, record))
+    return [_gate_error(domain.data["families"].get(family, {}), found) for family, found in failures.items()]
+
+
+def probe_table(env: MedEnv, oracle: dict[str, dict] | None = None, probes=PROBES,
+                splits=HELD_OUT) -> dict[str, dict]:
+    """Each probe's mean reward on the domain's held-out tasks against its ceiling: {probe: row}, each row
+    with mean, ceiling (absolute), ok, the reference's mean and the families where the probe does best."""
+    tasks = [task for split in splits for task in env.domain.tasks(split)]
+    if oracle is None:
+        oracle = {t["task_id"]: run_episode(env, OracleAgent(), t["task_id"], keep_transcript=False) for t in tasks}
+    reference = _mean([oracle[t["task_id"]]["reward"] for t in tasks])
+    base_rate = _mean([exact_share(env.domain, t) for t in tasks])
+    ceilings = env.domain.data.get("probes") or {}
+    table = {}
+    for probe in probes:
+        by_family = defaultdict(list)
+        for task in tasks:
+            record = run_episode(env, make_agent(probe), task["task_id"], probe, keep_transcript=False)
+            by_family[task["family"]].append(record["reward"])
+        rewards = [r for values in by_family.values() for r in values]
+        declared = ceilings.get(probe, {}).get("ceiling", 0.25)
+        limit = reference - declared["below_reference"] if isinstance(declared, dict) else float(declared)
+        mean = _mean(rewards)
+        best = sorted(((round(_mean(v), 3), f) for f, v in by_family.items()), reverse=True)[:3]
+        table[probe] = {"probe": probe, "domain": env.domain.name, "episodes": len(rewards), "mean": mean,
+                        "ceiling": round(limit, 4), "declared": declared, "ok": mean <= limit + 1e-9,
+                        "reference": reference, "base_rate": base_rate,
+                        "best_families": [{"family": f, "mean": m} for m, f in best]}
+    return table
+
+
+def exact_share(domain, task: dict) -> float:
+    """1 when the domain's most common train answer is right in every field of this task: the share of tasks
+    a constant answer gets right, the floor of what any reward monotone in correctness pays a blind policy."""
+    answer = tuning(domain).answer
+    fields = (task.get("rubric") or {}).get("accuracy") or {}
+    return float(bool(fields) and accuracy(fields, answer, task.get("truth") or {}) >= 1.0 - 1e-9)
+
+
+def _mean(values: list[float]) -> float:
+    return round(sum(values) / len(values), 4) if values else 0.0
+
+
+def _probe_error(domain, row: dict) -> SpecError | None:
+    if row["ok"]:
+        return None
+    meta = (domain.data.get("probes") or {}).get(row["probe"], {})
+    where = Position(domain.data.get("file", f"<{domain.name}>"), meta.get("line", 0), meta.get("col", 0))
+    declared = row["declared"]
+    bound = (f"{declared['below_reference']} below the reference solution's {row['reference']:.3f}"
+             if isinstance(declared, dict) else f"{declared}")
+    families = ", ".join(f"{b['family']} {b['mean']:.2f}" for b in row["best_families"])
+    message = (f"probe '{row['probe']}' scores {row['mean']:.3f} on the {row['episodes']} held-out tasks, above its "
+               f"ceiling ({bound}): a policy that never reasons about the patient earns this reward "
+               f"(best families: {families})")
+    return SpecError(message, where, f"see `medgym eval --agent probes --domain {domain.name}`; vary the answers "
+                                     "the families ask for, tighten the rubric, or declare the ceiling under "
+                                     "`probes:` with the reason a constant answer earns it")
 
 
 def _gate_error(family: dict, found: list) -> SpecError:

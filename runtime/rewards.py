@@ -1,16 +1,19 @@
 """The reward engine: five components (plus an optional assertion component) from the episode's state.
 
-Formulas (docs/rewards.md has the reasoning):
+Formulas (docs/rewards.md has the reasoning and the probe figures):
 - accuracy: weighted mean over the rubric's answer fields of a per-field match score in [0, 1];
-- process: satisfied / total over required calls, required-before-answer tools and order pairs, minus
-  0.05 per repeated call, 0.05 per call to a tool the task has no use for (knowledge-base search excepted)
-  and 0.1 per call beyond max_calls;
+- process: satisfied / total over required calls, required-before-answer tools and order pairs, minus costs
+  counted per item: each repeated item (same tool, same normalised arguments; each test of an order; each
+  history topic), each test or study ordered that the task does not need, each history topic it does not
+  need, each call to a tool it has no use for, each call beyond max_calls;
 - safety: 1 - the largest penalty among violated rules (minor .25, moderate .5, major .75, critical 1);
-  a critical violation caps the whole composite at 0.1;
 - format: valid calls / (valid + invalid calls + turns without a call), halved without a submission;
-- coherence: mean of the applicable checks (0 without a submission);
+- coherence: mean of the applicable checks; a check that reads answer fields holds only as far as those
+  fields are right (0 without a submission);
 - assertion: mean of the rubric's assertions, present only when the task declares some.
-The weights come from the domain and are renormalised over the components present.
+The composite is monotone in correctness: accuracy x (share + (1 - share) x quality), where share is
+accuracy's weight and quality the weighted mean of the other components, so they refine the reward of a
+right answer and never lift a wrong one; a critical violation caps it at 0.1.
 """
 from __future__ import annotations
 
@@ -19,11 +22,15 @@ import re
 from dataclasses import dataclass, field
 
 from medgym.runtime.build import Domain
-from medgym.runtime.episode import Episode, EpisodeView, call_matches
+from medgym.runtime.episode import CallRecord, Episode, EpisodeView, call_matches, canonical
 
 PENALTY = {"minor": 0.25, "moderate": 0.5, "major": 0.75, "critical": 1.0}
 CRITICAL_CAP = 0.1
-REDUNDANT_PENALTY, IRRELEVANT_PENALTY, OVER_LIMIT_PENALTY = 0.05, 0.05, 0.1
+REPEAT_COST = 0.05  # each repeated item
+UNNEEDED_ORDER_COST = 0.05  # each test, study or treatment ordered that the task does not need
+UNNEEDED_QUESTION_COST = 0.02  # each history topic the task does not need (two minutes of a clinician's time)
+IRRELEVANT_TOOL_COST = 0.05  # each call to a tool the task has no use for
+OVER_LIMIT_COST = 0.1  # each call beyond max_calls
 COMPONENTS = ("accuracy", "process", "safety", "format", "coherence", "assertion")
 
 BUILTIN_RULES = (
@@ -50,17 +57,18 @@ def score_episode(domain: Domain, episode: Episode) -> Reward:
     rubric = episode.task.get("rubric") or {}
     errors: list[str] = []
     violations = _violations(domain, episode, view, rubric, errors)
+    fields = field_scores(rubric.get("accuracy") or {}, episode.answer, episode.task.get("truth") or {})
     components = {
-        "accuracy": accuracy(rubric.get("accuracy") or {}, episode.answer, episode.task.get("truth") or {}),
-        "process": process(rubric.get("process") or {}, episode, _submit_tool(domain), _evidence_tools(domain)),
+        "accuracy": weighted_accuracy(rubric.get("accuracy") or {}, fields),
+        "process": process(rubric.get("process") or {}, episode, domain),
         "safety": 1.0 - max((PENALTY[v["severity"]] for v in violations), default=0.0),
         "format": format_score(episode),
-        "coherence": _coherence(domain, episode, view, rubric.get("coherence") or [], errors),
+        "coherence": _coherence(domain, episode, view, rubric.get("coherence") or [], fields, errors),
     }
     assertions = rubric.get("assertions") or []
     if assertions:
         components["assertion"] = _assertions(domain, episode, view, assertions, errors)
-    total = _composite(domain.data.get("reward") or {}, components)
+    total = composite(domain.data.get("reward") or {}, components)
     if any(v["severity"] == "critical" for v in violations):
         total = min(total, CRITICAL_CAP)
     components = {k: round(v, 6) for k, v in components.items()}
@@ -68,26 +76,43 @@ def score_episode(domain: Domain, episode: Episode) -> Reward:
     return Reward(round(total, 6), components, violations, details)
 
 
-def _composite(weights: dict, components: dict) -> float:
+def composite(weights: dict, components: dict) -> float:
+    """accuracy x (share + (1 - share) x quality). `share` is accuracy's weight over the weights of the
+    components present; quality is the weighted mean of the others. A wrong answer (accuracy 0) scores 0
+    whatever its process, format or coherence; a right one keeps `share` of its reward for the answer alone
+    and earns the rest by how it was reached."""
     used = {k: float(weights.get(k, 0.0)) for k in components}
-    norm = sum(used.values())
-    if norm <= 0:
-        return sum(components.values()) / len(components)
-    return sum(used[k] * components[k] for k in components) / norm
+    if sum(used.values()) <= 0:
+        used = {k: 1.0 for k in components}
+    share = used.get("accuracy", 0.0) / sum(used.values())
+    others = {k: w for k, w in used.items() if k != "accuracy"}
+    quality = sum(w * components[k] for k, w in others.items()) / sum(others.values()) if sum(others.values()) else 1.0
+    return components.get("accuracy", 0.0) * (share + (1.0 - share) * quality)
 
 
 # -- accuracy ---------------------------------------------------------------------------------------------------
 
+def field_scores(fields: dict, answer: dict | None, truth: dict) -> dict[str, float]:
+    """Each rubric answer field's match score in [0, 1] (all 0 without a submission)."""
+    answer = answer or {}
+    return {name: match_field(_spec(spec), answer.get(name), truth.get(name)) if answer else 0.0
+            for name, spec in fields.items()}
+
+
+def weighted_accuracy(fields: dict, scores: dict[str, float]) -> float:
+    weights = {name: float(_spec(spec).get("weight", 1.0)) for name, spec in fields.items()}
+    total = sum(weights.values())
+    return sum(weights[name] * scores.get(name, 0.0) for name in weights) / total if total else 0.0
+
+
 def accuracy(fields: dict, answer: dict | None, truth: dict) -> float:
     if answer is None or not fields:
         return 0.0
-    total = weight_sum = 0.0
-    for name, spec in fields.items():
-        spec = spec if isinstance(spec, dict) else {"match": spec}
-        weight = float(spec.get("weight", 1.0))
-        weight_sum += weight
-        total += weight * match_field(spec, answer.get(name), truth.get(name))
-    return total / weight_sum if weight_sum else 0.0
+    return weighted_accuracy(fields, field_scores(fields, answer, truth))
+
+
+def _spec(spec) -> dict:
+    return spec if isinstance(spec, dict) else {"match": spec}
 
 
 def match_field(spec: dict, given, expected) -> float:
@@ -160,21 +185,95 @@ def _option(value):
 
 # -- process ----------------------------------------------------------------------------------------------------
 
-def process(spec: dict, episode: Episode, submit_tool: str, evidence_tools: frozenset = frozenset()) -> float:
-    """`evidence_tools` (knowledge-base search) are never counted as irrelevant: looking up evidence has no
-    clinical cost, unlike an unneeded order."""
-    calls = [c for c in episode.calls if c.ok and c.name != submit_tool]
+def process(spec: dict, episode: Episode, domain: Domain) -> float:
+    """Required items satisfied, minus costs counted per item (see the module docstring). Knowledge-base
+    searches are never unneeded: looking up evidence has no clinical cost (repeating one still counts)."""
+    submit = _submit_tool(domain)
+    calls = [c for c in episode.calls if c.ok and c.name != submit]
     checks = [any(call_matches(c, r["tool"], r.get("args") or {}) for c in calls) for r in spec.get("require", [])]
     names = [c.name for c in calls]
     checks += [episode.submitted and name in names for name in spec.get("before_answer", [])]
     checks += [a in names and b in names and names.index(a) < names.index(b) for a, b in spec.get("order", [])]
     base = (sum(checks) / len(checks)) if checks else float(episode.submitted)
-    relevant = _relevant_tools(spec, episode.task) | evidence_tools
-    irrelevant = sum(1 for name in names if name not in relevant)
     limit = spec.get("max_calls") or max(6, 2 * len(episode.task.get("reference") or []))
     over = max(0, len(calls) - limit)
-    score = base - REDUNDANT_PENALTY * _repeats(calls) - IRRELEVANT_PENALTY * irrelevant - OVER_LIMIT_PENALTY * over
-    return min(1.0, max(0.0, score))
+    return min(1.0, max(0.0, base - _item_costs(spec, episode, domain, calls) - OVER_LIMIT_COST * over))
+
+
+def _item_costs(spec: dict, episode: Episode, domain: Domain, calls: list[CallRecord]) -> float:
+    needed = _needed_items(spec, episode.task, domain)
+    relevant = _relevant_tools(spec, episode.task)
+    seen: set = set()
+    cost = 0.0
+    for call in calls:
+        tool = domain.tools.get(call.name)
+        if tool is None:
+            continue
+        for item in call_items(call, tool):
+            if item in seen:
+                cost += REPEAT_COST
+            elif item not in needed and tool.kind != "kb_search":
+                cost += _unneeded_cost(tool, relevant)
+            seen.add(item)
+    return cost
+
+
+def _unneeded_cost(tool, relevant: set) -> float:
+    if tool.kind == "action":
+        return UNNEEDED_ORDER_COST
+    if tool.kind == "simulator":
+        return UNNEEDED_QUESTION_COST
+    return 0.0 if tool.name in relevant else IRRELEVANT_TOOL_COST
+
+
+def call_items(call: CallRecord, tool) -> list[tuple]:
+    """What one call asks for, item by item: each test of an order with a selection, the topic of a history
+    question, else the call itself; id arguments left out (there is one patient), values normalised."""
+    if tool.kind == "simulator":
+        return [(call.name, "topic", call.topic)]
+    args = {k: v for k, v in call.arguments.items() if k not in tool.id_params}
+    select = tool.spec.get("select") if tool.kind == "action" else None
+    if select and select in args:
+        rest = canonical({k: v for k, v in args.items() if k != select})
+        return [(call.name, rest, canonical(v)) for v in _listed(args[select])] or [(call.name, rest)]
+    return [(call.name, canonical(args))]
+
+
+def _listed(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+_NEEDED: dict[tuple, frozenset] = {}
+
+
+def _needed_items(spec: dict, task: dict, domain: Domain) -> frozenset:
+    """Items of the reference solution's calls and of the process requirements' named arguments (computed
+    once per task: a build is read-only while episodes run)."""
+    key = (str(domain.build.path), domain.build.manifest.get("spec_hash"), domain.name, task.get("task_id"))
+    if key not in _NEEDED:
+        _NEEDED[key] = frozenset(_reference_items(spec, task, domain))
+    return _NEEDED[key]
+
+
+def _reference_items(spec: dict, task: dict, domain: Domain) -> set:
+    needed = set()
+    for step in task.get("reference") or []:
+        tool = domain.tools.get(step["name"])
+        if tool is None:
+            continue
+        topic = domain.topic_matcher.match(str(step["arguments"].get(tool.spec.get("question_param") or "", ""))) \
+            if tool.kind == "simulator" else None
+        needed.update(call_items(CallRecord(0, step["name"], step["arguments"], True, topic=topic), tool))
+    for requirement in spec.get("require", []):
+        tool = domain.tools.get(requirement["tool"])
+        args = requirement.get("args") or {}
+        if tool is None:
+            continue
+        if tool.kind == "simulator" and "topic" in args:
+            needed.add((tool.name, "topic", args["topic"]))
+        elif tool.kind == "action":  # what a requirement names is needed, item by item
+            needed.update(call_items(CallRecord(0, tool.name, args, True), tool))
+    return needed
 
 
 def _relevant_tools(spec: dict, task: dict) -> set[str]:
@@ -182,23 +281,6 @@ def _relevant_tools(spec: dict, task: dict) -> set[str]:
     names |= {r["tool"] for r in spec.get("require", [])} | set(spec.get("before_answer", []))
     names |= {name for pair in spec.get("order", []) for name in pair}
     return names
-
-
-def _repeats(calls) -> int:
-    seen, repeats = set(), 0
-    for call in calls:
-        key = (call.name, call.topic) if call.topic is not None else (call.name, _freeze(call.arguments))
-        repeats += key in seen
-        seen.add(key)
-    return repeats
-
-
-def _freeze(value):
-    if isinstance(value, dict):
-        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
-    if isinstance(value, list):
-        return tuple(_freeze(v) for v in value)
-    return value
 
 
 # -- format -----------------------------------------------------------------------------------------------------
@@ -231,21 +313,25 @@ def _submit_tool(domain: Domain) -> str:
     return domain.data.get("submit_tool", "submit_answer")
 
 
-def _evidence_tools(domain: Domain) -> frozenset:
-    return frozenset(name for name, tool in domain.tools.items() if tool.kind == "kb_search")
-
-
 def _observed_something(domain: Domain, episode: Episode) -> bool:
     return any(c.ok and c.name != _submit_tool(domain) for c in episode.calls)
 
 
-def _coherence(domain: Domain, episode: Episode, view: EpisodeView, checks: list, errors: list) -> float:
+def _coherence(domain: Domain, episode: Episode, view: EpisodeView, checks: list, fields: dict[str, float],
+               errors: list) -> float:
+    """Mean of the applicable checks. A check that reads answer fields counts only as far as those fields
+    are right: an answer that agrees with a calculator fed the wrong inputs is coherent and wrong, and
+    coherence must never pay for a wrong answer."""
     if not episode.submitted:
         return 0.0
     applicable = [c for c in checks if c.get("when") is None or _holds(domain, c["when"], view, errors)]
     if not applicable:
         return float(_observed_something(domain, episode))
-    return sum(_holds(domain, c["predicate"], view, errors) for c in applicable) / len(applicable)
+    total = 0.0
+    for check in applicable:
+        if _holds(domain, check["predicate"], view, errors):
+            total += min((fields[f] for f in check.get("answer_fields") or () if f in fields), default=1.0)
+    return total / len(applicable)
 
 
 def _assertions(domain: Domain, episode: Episode, view: EpisodeView, checks: list, errors: list) -> float:

@@ -760,6 +760,18 @@ class _Cleaner:
             if not isinstance(key, str):
                 raise _Unclean("argument names must be strings")
             key = self.text(key, f"a name in {path or 'arguments'}")
+            kind = type(item)
+            if kind is str and item.isascii() and self.chars + len(item) <= MAX_ACTION_CHARS:
+                self.nodes += 1  # plain ASCII text holds no surrogate: the common case, without building a path
+                self.chars += len(item)
+                clean[key] = item
+                continue
+            if kind is int or kind is float:
+                self.nodes += 1
+                if kind is int and -MAX_ARG_NUMBER <= item <= MAX_ARG_NUMBER or \
+                        kind is float and -MAX_ARG_NUMBER <= item <= MAX_ARG_NUMBER:  # NaN fails both
+                    clean[key] = item
+                    continue
             shown = key[:40] or '""'
             clean[key] = self.value(item, f"{path}.{shown}" if path else shown, depth + 1)
         return clean

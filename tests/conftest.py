@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from medgym.compiler.pipeline import compile_specs
-from medgym.gate import reference_gate
+from medgym.gate import compile_gate
 
 ROOT = Path(__file__).resolve().parents[1]
 MINI = ROOT / "tests" / "compiler" / "fixtures" / "mini"
@@ -14,12 +14,12 @@ MINI = ROOT / "tests" / "compiler" / "fixtures" / "mini"
 @pytest.fixture(scope="session")
 def shipped_build(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("shipped") / "build"
-    compile_specs(ROOT / "specs", out, gate=reference_gate)
+    compile_specs(ROOT / "specs", out, gate=compile_gate)
     return out
 
 
 @pytest.fixture(scope="session")
 def mini_build(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("mini") / "build"
-    compile_specs(MINI, out, gate=reference_gate)
+    compile_specs(MINI, out, gate=compile_gate)
     return out

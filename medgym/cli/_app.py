@@ -14,7 +14,13 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console_err = Console(stderr=True)
+# emoji=False: rich would turn `:100:` in `file.yaml:100:18` (or any text with `:name:`) into an emoji.
+console_err = Console(stderr=True, emoji=False)
+
+
+def print_plain(text: str) -> None:
+    """One diagnostic line (or block) to stderr exactly as written: no markup, emoji or highlighting."""
+    typer.echo(text, err=True)
 
 
 def abort(message: str, code: int = 2) -> NoReturn:
@@ -40,7 +46,7 @@ def build_or_abort(build=None):
             return ensure_build(None)
     except SpecErrors as exc:
         for error in exc.errors:
-            console_err.print(str(error), highlight=False, soft_wrap=True, markup=False)
+            print_plain(str(error))
         abort(f"{len(exc.errors)} spec error(s)", 1)
     except (FileNotFoundError, BuildError) as exc:
         abort(str(exc))

@@ -7,12 +7,12 @@ from typing import Optional
 
 import typer
 
-from medgym.cli._app import abort, app, console_err
+from medgym.cli._app import abort, app, console_err, print_plain
 
 
 def _report(errors) -> None:
     for error in errors:
-        console_err.print(error.render(), highlight=False, markup=False, soft_wrap=True)
+        print_plain(error.render())
     console_err.print(f"[red]{len(errors)} error{'s' if len(errors) != 1 else ''}[/]")
 
 
@@ -27,12 +27,12 @@ def compile_command(
     """Compile SPECS into a build folder: envs, OpenAI tool lists, task datasets and a manifest."""
     from medgym.compiler.pipeline import compile_specs
     from medgym.dsl.errors import SpecErrors
-    from medgym.gate import reference_gate
+    from medgym.gate import compile_gate
 
     if not specs.is_dir():
         abort(f"{specs}: no such spec folder")
     try:
-        result = compile_specs(specs, out, force=force, gate=reference_gate if gate else None)
+        result = compile_specs(specs, out, force=force, gate=compile_gate if gate else None)
     except SpecErrors as exc:
         _report(exc.errors)
         raise typer.Exit(1)
@@ -51,7 +51,7 @@ def validate_command(
 ) -> None:
     """Check specs without keeping a build; exit 0, or 1 with `file:line:col: message` lines."""
     from medgym.compiler.pipeline import check_specs
-    from medgym.gate import reference_gate
+    from medgym.gate import compile_gate
 
     roots = []
     for path in paths:
@@ -60,7 +60,7 @@ def validate_command(
             abort(f"{path}: not inside a spec folder (no medgym.yaml above it)")
         if root not in roots:
             roots.append(root)
-    errors = [e for root in roots for e in check_specs(root, gate=reference_gate if gate else None)]
+    errors = [e for root in roots for e in check_specs(root, gate=compile_gate if gate else None)]
     if errors:
         _report(errors)
         raise typer.Exit(1)

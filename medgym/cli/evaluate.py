@@ -15,8 +15,10 @@ from medgym.cli._app import abort, app, build_or_abort, console_err
 
 @app.command("eval")
 def eval_command(
-    agent: str = typer.Option("oracle", "--agent", help="oracle, noop, guess, spam, garbage, hf:PATH (a local "
-                                                        "model), openai:URL (a chat completions endpoint)"),
+    agent: str = typer.Option("oracle", "--agent", help="oracle, a probe (noop, guess, spam, garbage, blind, lazy, "
+                                                        "shotgun, duplicate, overorder, wrong_after_workup), "
+                                                        "probes (every probe against its ceiling), hf:PATH (a "
+                                                        "local model), openai:URL (a chat completions endpoint)"),
     model: Optional[str] = typer.Option(None, "--model", help="the model name to request from an openai:URL "
                                                               "endpoint (default: the first it lists)"),
     domain: Optional[List[str]] = typer.Option(None, "--domain", help="a domain to evaluate (repeatable; default: all)"),
@@ -33,6 +35,9 @@ def eval_command(
 
     folder = build_or_abort(build)
     chosen_split = None if split == "all" else split
+    if agent == "probes":
+        _probes(folder, domain, as_json)
+        return
     options = {}
     if model is not None:
         if not agent.startswith("openai:"):
@@ -54,6 +59,44 @@ def eval_command(
     if as_json:
         typer.echo(json.dumps(summary, indent=1))
     _print_summary(summary, out)
+
+
+def _probes(folder: Path, domains: Optional[List[str]], as_json: bool) -> None:
+    """Every adversarial probe on each domain's held-out tasks, against the ceiling the domain declares."""
+    from medgym.runtime.build import Build, BuildError
+    from medgym.runtime.env import make_env
+    from medgym.runtime.evaluate import probe_table
+
+    try:
+        names = domains or Build.open(folder).domain_names
+        envs = [make_env(folder, name) for name in names]
+    except BuildError as exc:
+        abort(str(exc))
+    with console_err.status("playing the probes...", spinner="dots"):
+        tables = {env.domain.name: probe_table(env) for env in envs}
+    if as_json:
+        typer.echo(json.dumps(tables, indent=1))
+    table = Table(title="medgym probes: mean reward on the held-out tasks / ceiling", box=box.SIMPLE_HEAD,
+                  pad_edge=False, collapse_padding=True)
+    table.add_column("probe", no_wrap=True)
+    for name in tables:
+        table.add_column(name, justify="right", no_wrap=True)
+    probes = list(next(iter(tables.values()))) if tables else []
+    first = next(iter(tables.values()))[probes[0]] if probes else None
+    if first is not None:
+        table.add_row("reference", *[f"{t[probes[0]]['reference']:.3f}" for t in tables.values()])
+        table.add_row("constant answer right", *[f"{t[probes[0]]['base_rate']:.0%} of tasks" for t in tables.values()])
+    for probe in probes:
+        table.add_row(probe, *[_probe_cell(t[probe]) for t in tables.values()])
+    console_err.print(table)
+    failed = [f"{d}:{p}" for d, t in tables.items() for p, row in t.items() if not row["ok"]]
+    if failed:
+        abort(f"{len(failed)} probe(s) above their ceiling: {', '.join(failed)}", 1)
+
+
+def _probe_cell(row: dict) -> str:
+    mark = "ok" if row["ok"] else "OVER"
+    return f"{row['mean']:.3f} / {row['ceiling']:.2f} {mark}"
 
 
 SHORT = {"accuracy": "acc", "process": "proc", "safety": "safe", "format": "fmt", "coherence": "coh",

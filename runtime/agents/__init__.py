@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Callable, Protocol
 
 from medgym.runtime.agents.oracle import OracleAgent
-from medgym.runtime.agents.probes import GarbageAgent, GuessAgent, NoopAgent, SpamAgent
+from medgym.runtime.agents.probes import (BlindAgent, DuplicateAgent, GarbageAgent, GuessAgent, LazyAgent, NoopAgent,
+                                          OverorderAgent, ShotgunAgent, SpamAgent, WrongAfterWorkupAgent)
 
 
 class Agent(Protocol):
@@ -19,10 +20,13 @@ class Agent(Protocol):
     def act(self, observation: str, info: dict): ...
 
 
-AGENTS: dict[str, Callable[..., Agent]] = {
-    "oracle": OracleAgent, "noop": NoopAgent, "guess": GuessAgent, "spam": SpamAgent, "garbage": GarbageAgent,
+PROBE_AGENTS: dict[str, Callable[..., Agent]] = {
+    "noop": NoopAgent, "guess": GuessAgent, "spam": SpamAgent, "garbage": GarbageAgent, "blind": BlindAgent,
+    "lazy": LazyAgent, "shotgun": ShotgunAgent, "duplicate": DuplicateAgent, "overorder": OverorderAgent,
+    "wrong_after_workup": WrongAfterWorkupAgent,
 }
-PROBES = ("noop", "guess", "spam", "garbage")
+AGENTS: dict[str, Callable[..., Agent]] = {"oracle": OracleAgent, **PROBE_AGENTS}
+PROBES = tuple(PROBE_AGENTS)
 
 
 class UnknownAgent(ValueError):
@@ -49,5 +53,6 @@ def make_agent(name: str, **options) -> Agent:
     return factory(name, **options) if ":" in name else factory(**options)
 
 
-__all__ = ["AGENTS", "MODEL_AGENTS", "PROBES", "Agent", "GarbageAgent", "GuessAgent", "NoopAgent", "OracleAgent",
-           "SpamAgent", "UnknownAgent", "make_agent"]
+__all__ = ["AGENTS", "MODEL_AGENTS", "PROBES", "PROBE_AGENTS", "Agent", "BlindAgent", "DuplicateAgent", "GarbageAgent",
+           "GuessAgent", "LazyAgent", "NoopAgent", "OracleAgent", "OverorderAgent", "ShotgunAgent", "SpamAgent",
+           "UnknownAgent", "WrongAfterWorkupAgent", "make_agent"]

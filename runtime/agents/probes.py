@@ -5,13 +5,28 @@
 - spam: calls every tool once with schema-valid arguments, then answers like guess (so the probe measures what
   calling everything earns, not whether the first allowed value happens to be right);
 - garbage: malformed output (broken JSON, unknown tools, binary noise), every turn.
+
+The adversarial probes attack the reward the ways a policy optimised against it would (`tuning.py` is what
+they learn from the train split; none of them ever reads the case beyond what tools showed it):
+- blind: a fixed plan of the calls most references make, then the most common train answer per field;
+- lazy: two lookups, then that answer;
+- shotgun: orders every test and study, asks every history topic, runs every calculator on values copied
+  from its observations, echoes the outputs into the answer and fills the rest blind;
+- duplicate: the reference solution with every call sent twice, the copy trivially altered;
+- overorder: the reference solution with every test and study ordered as well;
+- wrong_after_workup: the reference work-up, then an answer wrong in every field.
 """
 from __future__ import annotations
 
 import json
+import math
 import random
 
+import fastjsonschema
+
 from medgym.runtime.agents.oracle import hermes
+from medgym.runtime.agents.tuning import tuning
+from medgym.runtime.episode import canonical
 
 
 class NoopAgent:
@@ -66,19 +81,19 @@ class GarbageAgent:
             '<tool_call>{"name": "' + tool + '", "arguments": {"patient_id": </tool_call>',
             '<tool_call>{"name": "no_such_tool_' + str(rng.randrange(99)) + '", "arguments": {}}</tool_call>',
             "<tool_call><function=" + tool + "><parameter=x>1</parameter>",
-            "".join(chr(rng.randrange(0, 0x2FFF)) for _ in range(rng.randrange(10, 400))),
+            "".join(map(chr, rng.choices(range(0x2FFF), k=rng.randrange(10, 400)))),
             '{"name": "' + tool + '", "arguments": [1, 2, 3]}',
             "<tool_call>" + "[" * 5000 + "</tool_call>",
         ]
         return rng.choice(choices)
 
 
-def schema_arguments(tool, case: dict, avoid: dict | None = None) -> dict:
+def schema_arguments(tool, case: dict, avoid: dict | None = None, optional: bool = False) -> dict:
     """Arguments that satisfy `tool`'s schema: the case id for id parameters, else the first allowed value
-    (or, with `avoid`, the first allowed value that differs from it)."""
+    (or, with `avoid`, the first allowed value that differs from it); optional parameters too when asked."""
     schema = tool.spec["parameters"]
     args = {}
-    for name in schema.get("required", []):
+    for name in (schema.get("properties", {}) if optional else schema.get("required", [])):
         prop = schema["properties"][name]
         if name in tool.id_params:
             args[name] = case.get("id", "unknown")
@@ -104,3 +119,225 @@ def _value(prop: dict, avoid, avoiding: bool):
     if kind == "object":
         return {}
     return "not sure" if avoiding else "Tell me more about the problem."
+
+
+# -- adversarial probes ----------------------------------------------------------------------------------------
+
+class _Scripted:
+    """Plays a list of turns; each turn is a list of calls, or a function of the episode returning one (for
+    calls that depend on what was observed, such as copied calculator inputs and echoed outputs)."""
+
+    name = "scripted"
+
+    def start(self, env, observation: str, info: dict) -> None:
+        self.env = env
+        self.case_id = env.episode.case.get("id", "unknown")
+        self.turns = self.script()
+
+    def script(self) -> list:
+        raise NotImplementedError
+
+    def act(self, observation: str, info: dict) -> str:
+        if not self.turns:
+            return "I have nothing more to do."
+        turn = self.turns.pop(0)
+        calls = turn() if callable(turn) else turn
+        return "\n".join(hermes(name, arguments) for name, arguments in calls) or "Nothing to add."
+
+    # helpers shared by the probes
+    @property
+    def domain(self):
+        return self.env.domain
+
+    @property
+    def submit(self):
+        return self.domain.tools[self.domain.data["submit_tool"]]
+
+    def with_ids(self, tool, arguments: dict) -> dict:
+        return {**{p: self.case_id for p in tool.id_params}, **arguments}
+
+    def packed(self, calls: list, reserve: int = 0) -> list[list]:
+        """One call per turn, packed tighter only when the turn limit demands it."""
+        room = max(1, self.env.max_turns - reserve)
+        per_turn = max(1, math.ceil(len(calls) / room))
+        return [calls[i:i + per_turn] for i in range(0, len(calls), per_turn)]
+
+    def blind_answer(self, echoed: dict | None = None) -> tuple[str, dict]:
+        tuned = tuning(self.domain)
+        answer = dict(tuned.answer)
+        if echoed:
+            key = json.dumps([canonical(echoed[k]) for k in sorted(tuned.echoes) if k in echoed], default=str)
+            for name, table in tuned.given_echo.items():
+                if key in table:
+                    answer[name] = table[key]
+            answer.update(echoed)
+        return self.submit.name, self.with_ids(self.submit, answer)
+
+    def instrument_call(self, tool) -> tuple[str, dict]:
+        """A calculator fed what the probe observed: each input copied from the case field references copy
+        into it (only once that field was shown), else the most common train value, else a schema default."""
+        tuned = tuning(self.domain)
+        episode = self.env.episode
+        defaults = schema_arguments(tool, episode.case)
+        arguments = {}
+        for param in tool.spec["parameters"].get("properties", {}):
+            path = tuned.inputs.get(tool.name, {}).get(param)
+            if path is not None and _observed(episode, path):
+                arguments[param] = _leaf(episode.case, path)
+            elif param in tuned.constants.get(tool.name, {}):
+                arguments[param] = tuned.constants[tool.name][param]
+            elif param in defaults:
+                arguments[param] = defaults[param]
+        return tool.name, arguments
+
+    def reference_steps(self) -> list[tuple[str, dict]]:
+        return [(s["name"], s["arguments"]) for s in self.env.episode.task.get("reference") or []]
+
+
+def _observed(episode, path: str) -> bool:
+    return path in episode.observed or any(p.startswith(path + ".") for p in episode.observed)
+
+
+def _leaf(case: dict, path: str):
+    node = case
+    for part in path.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+class BlindAgent(_Scripted):
+    name = "blind"
+
+    def script(self) -> list:
+        steps = []
+        for name, arguments in tuning(self.domain).plan:
+            tool = self.domain.tools[name]
+            if tool.kind == "instrument":
+                steps.append(lambda tool=tool: [self.instrument_call(tool)])
+            else:
+                steps.append([(name, self.with_ids(tool, arguments))])
+        turns = [s for chunk in self.packed(steps, reserve=1) for s in [_merge(chunk)]]
+        return turns + [[self.blind_answer()]]
+
+
+class LazyAgent(_Scripted):
+    name = "lazy"
+
+    def script(self) -> list:
+        reads = [(n, a) for n, a in tuning(self.domain).plan
+                 if self.domain.tools[n].kind == "lookup" and not self.domain.tools[n].spec.get("revealed_only")]
+        return [[(n, self.with_ids(self.domain.tools[n], a))] for n, a in reads[:2]] + [[self.blind_answer()]]
+
+
+class ShotgunAgent(_Scripted):
+    name = "shotgun"
+
+    def script(self) -> list:
+        tools = list(self.domain.tools.values())
+        orders = [(t.name, self.with_ids(t, everything(t))) for t in tools if t.kind == "action" and t.spec.get("reveals")]
+        reads = [(t.name, self.with_ids(t, {})) for t in tools
+                 if t.kind == "lookup" and not t.spec.get("revealed_only") and not _required_params(t)]
+        results = [(t.name, self.with_ids(t, {})) for t in tools
+                   if t.kind == "lookup" and t.spec.get("revealed_only") and not _required_params(t)]
+        questions = [(t.name, self.with_ids(t, {t.spec["question_param"]: _question(topic)}))
+                     for t in tools if t.kind == "simulator"
+                     for topic in self.domain.data.get("history_topics", {}).values()]
+        instruments = [t for t in tools if t.kind == "instrument"]
+        first = orders + reads + questions
+        return [first, results, lambda: [self.instrument_call(t) for t in instruments], self.echo_answer]
+
+    def echo_answer(self) -> list:
+        episode = self.env.episode
+        echoed = {}
+        for field_name, (tool, key) in tuning(self.domain).echoes.items():
+            found = episode.successful(tool)
+            if found and key in (found[-1].result or {}):
+                echoed[field_name] = found[-1].result[key]
+        return [self.blind_answer(echoed)]
+
+
+def _required_params(tool) -> list[str]:
+    return [p for p in tool.spec["parameters"].get("required", []) if p not in tool.id_params]
+
+
+def _question(topic: dict) -> str:
+    words = topic.get("ask") or ["anything else"]
+    return f"Tell me about {words[0]}."
+
+
+def everything(tool) -> dict:
+    """An order for every item the tool offers (its selection list filled with every allowed value)."""
+    select = tool.spec.get("select")
+    if not select:
+        return {k: v for k, v in schema_arguments(tool, {}).items() if k not in tool.id_params}
+    items = tool.spec["parameters"]["properties"][select].get("items", {}).get("enum", [])
+    return {select: list(items)}
+
+
+def _merge(chunk: list) -> object:
+    """One turn from several plan steps (lists of calls, or functions returning them)."""
+    if len(chunk) == 1:
+        return chunk[0]
+    return lambda: [call for step in chunk for call in (step() if callable(step) else step)]
+
+
+class DuplicateAgent(_Scripted):
+    name = "duplicate"
+
+    def script(self) -> list:
+        steps = self.reference_steps()
+        *work, submit = steps
+        turns = [[(name, arguments), (name, _altered(self.domain.tools[name], arguments))] for name, arguments in work]
+        return [t for chunk in self.packed(turns, reserve=1) for t in [[c for turn in chunk for c in turn]]] + [[submit]]
+
+
+def _altered(tool, arguments: dict) -> dict:
+    """The same request, trivially re-spelled where the schema still accepts it: ids lower-cased with a
+    trailing space, free text with its case changed and padded, lists reversed, whole numbers as floats."""
+    out = dict(arguments)
+    for key, value in arguments.items():
+        if key in tool.id_params and isinstance(value, str):
+            candidate = value.lower() + " "
+        elif isinstance(value, str):
+            candidate = f" {value.swapcase()} "
+        elif isinstance(value, list):
+            candidate = list(reversed(value))
+        elif isinstance(value, int) and not isinstance(value, bool):
+            candidate = float(value)
+        else:
+            continue
+        if _accepts(tool, {**out, key: candidate}):
+            out[key] = candidate
+    return out
+
+
+def _accepts(tool, arguments: dict) -> bool:
+    try:
+        tool.validate(arguments)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    return True
+
+
+class OverorderAgent(_Scripted):
+    name = "overorder"
+
+    def script(self) -> list:
+        *work, submit = self.reference_steps()
+        orders = [(t.name, self.with_ids(t, everything(t))) for t in self.domain.tools.values()
+                  if t.kind == "action" and t.spec.get("reveals")]
+        steps = [[s] for s in work] + [[o] for o in orders]
+        return [t for chunk in self.packed(steps, reserve=1) for t in [[c for turn in chunk for c in turn]]] + [[submit]]
+
+
+class WrongAfterWorkupAgent(_Scripted):
+    name = "wrong_after_workup"
+
+    def script(self) -> list:
+        *work, (name, answer) = self.reference_steps()
+        truth = self.env.episode.task.get("truth") or {}
+        fields = (self.env.episode.task.get("rubric") or {}).get("accuracy") or {}
+        wrong = schema_arguments(self.submit, self.env.episode.case, avoid=truth, optional=True)
+        answer = dict(answer, **{k: wrong[k] for k in fields if k in wrong})
+        turns = [t for chunk in self.packed([[s] for s in work], reserve=1) for t in [[c for turn in chunk for c in turn]]]
+        return turns + [[(name, answer)]]

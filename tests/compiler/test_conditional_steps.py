@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from medgym.compiler.pipeline import check_specs, compile_specs
-from medgym.gate import reference_gate
+from medgym.gate import compile_gate
 
 MINI = Path(__file__).parent / "fixtures" / "mini"
 CAP = Path("domains") / "clinic" / "tasks" / "cap.yaml"
@@ -29,7 +29,7 @@ def variant(tmp_path: Path, step: str, requirement: str = "") -> Path:
 def test_conditional_step_and_requirement_follow_the_scenario(tmp_path):
     requirement = "{tool: ask_patient, args: {topic: confusion}, when: \"scenario == 'severe'\"}"
     out = tmp_path / "build"
-    compile_specs(variant(tmp_path, ASK, requirement), out, gate=reference_gate)
+    compile_specs(variant(tmp_path, ASK, requirement), out, gate=compile_gate)
     tasks = [json.loads(line) for split in ("train", "val", "test")
              for line in (out / "clinic" / "tasks" / f"{split}.jsonl").read_text().splitlines()
              if json.loads(line)["family"] == "cap_disposition"]

@@ -1,7 +1,9 @@
 """MedEnv through the Gymnasium API: reset, the action formats, bad calls, limits, determinism, check_env."""
+import importlib.util
 import json
 import time
 import warnings
+from pathlib import Path
 
 import gymnasium as gym
 import pytest
@@ -153,20 +155,43 @@ def test_unicode_text_spaces(triage):
     assert len(triage.action_space.sample()) <= triage.action_space.max_length
 
 
+def medgym_code_dirs(build_dir) -> list[Path]:
+    """The folders holding medgym's code: each stage's package (found without importing it) and the build's
+    generated modules. Warnings are matched against these, not against the substring "medgym", which is
+    also in the path of every package of a virtualenv made inside a clone named medgym."""
+    stages = ["medgym", "medgym.dsl", "medgym.compiler", "medgym.runtime", "medgym.rl"]
+    folders = [Path(folder) for name in stages for folder in importlib.util.find_spec(name).submodule_search_locations]
+    return [folder.resolve() for folder in folders + [Path(build_dir)]]
+
+
+def raised_in(warning, folders: list[Path]) -> bool:
+    path = Path(warning.filename).resolve()
+    return any(path.is_relative_to(folder) for folder in folders)
+
+
+def test_warning_filter_matches_folders_not_names(tmp_path):
+    folders = medgym_code_dirs(tmp_path / "build")
+    runtime = Path(importlib.util.find_spec("medgym.runtime").origin)
+    ours = warnings.WarningMessage("w", UserWarning, str(runtime), 1)
+    beside = warnings.WarningMessage("w", UserWarning, str(tmp_path / "medgym" / ".venv" / "gymnasium" / "x.py"), 1)
+    assert raised_in(ours, folders) and not raised_in(beside, folders)
+
+
 @pytest.mark.parametrize("domain", ["triage", "clinical_diagnosis"])
 def test_check_env_passes(shipped_build, domain):
     env = make_env(shipped_build, domain)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         check_env(env)
-    assert not [w for w in caught if "medgym" in str(w.filename)]
+    folders = medgym_code_dirs(shipped_build)
+    assert not [(w.filename, str(w.message)) for w in caught if raised_in(w, folders)]
 
 
 def test_gymnasium_registration_uses_a_given_build(shipped_build):
     import medgym  # noqa: F401  (registers the shipped domains)
 
-    assert "medgym/Triage-v0" in gym.registry and "medgym/ClinicalDiagnosis-v0" in gym.registry
-    env = gym.make("medgym/ClinicalDiagnosis-v0", build_dir=shipped_build, split="val")
+    assert "medgym/Triage-v1" in gym.registry and "medgym/ClinicalDiagnosis-v1" in gym.registry
+    env = gym.make("medgym/ClinicalDiagnosis-v1", build_dir=shipped_build, split="val")
     observation, info = env.reset(seed=0)
     assert info["split"] == "val" and info["domain"] == "clinical_diagnosis"
     assert env.spec.max_episode_steps == env.unwrapped.max_turns

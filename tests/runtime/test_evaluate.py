@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from medgym.cli import app
 from medgym.compiler.pipeline import compile_specs
 from medgym.dsl.errors import SpecErrors
-from medgym.gate import reference_gate
+from medgym.gate import compile_gate
 from medgym.runtime.agents import PROBES, UnknownAgent, make_agent
 from medgym.runtime.evaluate import evaluate
 
@@ -42,12 +42,14 @@ def test_episode_records_carry_transcript_and_components(oracle_summary):
     assert record["tool_calls"] == record["valid_calls"] >= record["turns"]
 
 
-@pytest.mark.parametrize("probe", PROBES)
-def test_probes_score_low(shipped_build, probe):
+@pytest.mark.parametrize("probe", ["noop", "guess", "spam", "garbage"])
+def test_degenerate_probes_score_nothing(shipped_build, probe):
+    """They never submit a right answer, so the reward, monotone in correctness, is 0 (tests/runtime/
+    test_probes.py covers the tuned probes and their ceilings)."""
+    assert probe in PROBES
     summary = evaluate(shipped_build, probe, split="test")
-    assert summary["mean_reward"] <= 0.25, summary
     for name, domain in summary["per_domain"].items():
-        assert domain["mean_reward"] <= 0.25, (name, domain)
+        assert domain["mean_reward"] == 0.0, (name, domain)
 
 
 def test_unknown_agent_is_a_clear_error():
@@ -65,7 +67,7 @@ def test_gate_reports_a_reference_that_misses_its_threshold(tmp_path):
     assert broken != text
     family.write_text(broken)
     with pytest.raises(SpecErrors) as caught:
-        compile_specs(specs, tmp_path / "build", gate=reference_gate)
+        compile_specs(specs, tmp_path / "build", gate=compile_gate)
     message = str(caught.value)
     assert "domains/clinic/tasks/cap.yaml" in message and "the reference solution scores 0.100 < 0.95" in message
     assert "never_asked" in message and not (tmp_path / "build").exists()
