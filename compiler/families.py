@@ -70,6 +70,17 @@ class CompiledFamily:
     def name(self) -> str:
         return self.model.family
 
+    def instruments_used(self, known) -> set[str]:
+        """The instruments its case, lets and truths call (for the instrument catalogue's "where used")."""
+        found = set()
+        for plan in self.plans:
+            for step in plan.steps:
+                typed = step.typed if isinstance(step.typed, (list, tuple)) else [step.typed]
+                for expr in typed:
+                    if isinstance(expr, n.Node):
+                        found |= {node.func for node in n.walk(expr) if isinstance(node, n.Call) and node.func in known}
+        return found
+
 
 # ---------------------------------------------------------------- entry point
 def compile_family(loaded, ctx: DomainContext, errors: list[SpecError]) -> CompiledFamily | None:

@@ -192,7 +192,8 @@ def _instrument_meta(checked) -> dict:
                           "default": d.default if d.has_default else None, "required": not d.has_default,
                           "description": d.description}
     outputs = {k: {"type": t.describe(), "unit": getattr(t, "unit", None)} for k, t in checked.signature.output.fields}
-    return {"title": decl.title, "source": "; ".join(decl.sources), "file": decl.path, "inputs": inputs, "outputs": outputs,
+    return {"title": decl.title, "source": "; ".join(decl.sources), "sources": list(decl.sources), "file": decl.path,
+            "inputs": inputs, "outputs": outputs,
             "examples": [{"citation": e.citation, "given": dict(e.given), "expect": dict(e.expect), "within": e.within}
                          for e in decl.examples]}
 
@@ -258,6 +259,18 @@ def _tables(tree: SpecTree, errors) -> dict:
     return out
 
 
+def _instrument_use(ctx, families) -> dict[str, dict]:
+    """instrument -> the tools that expose it and the families whose truths call it."""
+    use: dict[str, dict] = {}
+    for tool in ctx.tools.values():
+        if tool["kind"] == "instrument":
+            use.setdefault(tool["instrument"], {"tools": [], "families": []})["tools"].append(tool["name"])
+    for fam in families:
+        for name in sorted(fam.instruments_used(ctx.instruments)):
+            use.setdefault(name, {"tools": [], "families": []})["families"].append(fam.name)
+    return dict(sorted(use.items()))
+
+
 def _domain(name, files, instruments, tables, spec_files, header, out: Path, errors) -> dict | None:
     before = len(errors)
     ctx = build_context(name, files, instruments, tables, errors)
@@ -298,5 +311,6 @@ def _domain(name, files, instruments, tables, spec_files, header, out: Path, err
         _write(folder / "tasks" / f"{split}.jsonl", "\n".join(dumps(t) for t in items))
     used = {t["instrument"] for t in ctx.tools.values() if t["kind"] == "instrument"}
     return {"env_id": compiled["env_id"], "tools": len(ctx.tools), "instruments": len(used), "tasks": len(tasks),
+            "instrument_use": _instrument_use(ctx, families),
             "families": len(families), "splits": {k: len(v) for k, v in splits.items()},
             "python_tools": sum(1 for t in ctx.tools.values() if t["kind"] == "python")}

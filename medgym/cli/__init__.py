@@ -20,6 +20,7 @@ from medgym.cli import evaluate as _evaluate  # noqa: F401,E402
 from medgym.cli import train as _train  # noqa: F401,E402
 from medgym.cli import plot as _plot  # noqa: F401,E402
 from medgym.cli import export as _export  # noqa: F401,E402
+from medgym.cli import docs as _docs  # noqa: F401,E402
 
 
 def main() -> None:
