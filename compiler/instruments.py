@@ -7,7 +7,9 @@ from medgym.compiler.pycode import PyGen
 from medgym.dsl import nodes as n
 from medgym.dsl.checker import Scope, Signature, check
 from medgym.dsl.errors import Position, SpecError, did_you_mean
-from medgym.dsl.types import BOOL, INT, TEXT, BoolT, EnumT, NumT, RecordT, Type, from_ref, value_matches
+from medgym.dsl import units as u
+from medgym.dsl.types import (BOOL, INT, TEXT, BoolT, DateT, EnumT, ListT, NumT, RecordT, Type, from_ref,
+                              value_matches)
 
 RESERVED_OUTPUTS = {"total", "band", "interpretation", "points"}
 
@@ -17,6 +19,9 @@ class CheckedInstrument:
     decl: n.Instrument
     input_types: dict[str, Type]
     lets: list[tuple[str, n.Expr]] = field(default_factory=list)
+    requires: list[tuple[n.RequireLine, n.Expr]] = field(default_factory=list)
+    steps: list[tuple[str, object, n.Expr]] = field(default_factory=list)  # ("let", name, expr) and
+    # ("require", line, condition) in file order: the code runs them in that order
     points: list[tuple[n.PointLine, n.Expr, n.Expr]] = field(default_factory=list)
     results: list[tuple[n.ResultLine, n.Expr, Type]] = field(default_factory=list)
     signature: Signature | None = None
@@ -39,11 +44,15 @@ def check_instrument(decl: n.Instrument, known: dict[str, Signature], errors: li
     out = CheckedInstrument(decl, inputs)
     scope = Scope(dict(inputs), dict(known))
     origin = Position(decl.path, 1, 1)
-    for let in decl.lets:
-        typed = _typed(let.value, scope, origin, errors)
+    for line in sorted([*decl.lets, *decl.requires], key=lambda x: (x.line, x.col)):
+        if isinstance(line, n.RequireLine):
+            _check_require(decl, line, scope, origin, out, errors)
+            continue
+        typed = _typed(line.value, scope, origin, errors)
         if typed:
-            out.lets.append((let.name, typed[0]))
-            scope.names[let.name] = typed[1]
+            out.lets.append((line.name, typed[0]))
+            out.steps.append(("let", line.name, typed[0]))
+            scope.names[line.name] = typed[1]
     total_int = True
     for line in decl.points:
         cond = _typed(line.condition, scope, origin, errors)
@@ -97,6 +106,16 @@ def check_instrument(decl: n.Instrument, known: dict[str, Signature], errors: li
     return out
 
 
+def _check_require(decl, line: n.RequireLine, scope, origin, out: CheckedInstrument, errors):
+    """`require CONDITION "message"`: the condition is true/false over the inputs and the lets above it."""
+    typed = _typed(line.condition, scope, origin, errors)
+    if typed and not isinstance(typed[1], BoolT):
+        errors.append(SpecError(f"a require condition must be true/false, not {typed[1].describe()}", _at(decl, line)))
+    elif typed:
+        out.requires.append((line, typed[0]))
+        out.steps.append(("require", line, typed[0]))
+
+
 def _typed(expr, scope, origin, errors):
     try:
         return check(expr, scope, origin)
@@ -146,25 +165,52 @@ def _check_examples(decl: n.Instrument, inputs: dict[str, Type], outputs: dict[s
         for name, value in ex.given:
             if name not in inputs:
                 errors.append(SpecError(f"example gives unknown input '{name}'", _at(decl, ex), did_you_mean(name, inputs)))
-            elif not value_matches(inputs[name], value):
+            elif not value_matches(inputs[name], value) and not _quantity_text(inputs[name], value):
                 errors.append(SpecError(f"example: {name} = {value!r} is not {inputs[name].describe()}", _at(decl, ex)))
         for name, _ in ex.expect:
             if name not in outputs:
                 errors.append(SpecError(f"example expects unknown output '{name}'", _at(decl, ex), did_you_mean(name, outputs)))
 
 
+def _quantity_text(t: Type, value) -> bool:
+    """An example may give a number as text with a unit ("183 umol/L"), as a caller may: converted at call time."""
+    return isinstance(t, NumT) and t.unit is not None and isinstance(value, str) and any(c.isalpha() or c == "%" for c in value)
+
+
 # ---------------------------------------------------------------- code generation
 def input_spec(checked: CheckedInstrument) -> tuple:
-    """The tuple `support.check_inputs` reads, one entry per input."""
+    """What `support.read_inputs` reads: one dict per input, with the units a caller may write it in."""
     out = []
     for d in checked.decl.inputs:
         t = checked.input_types[d.name]
-        kind = "int" if isinstance(t, NumT) and t.is_int else ("number" if isinstance(t, NumT) else
-                                                                 "bool" if isinstance(t, BoolT) else
-                                                                 "enum" if isinstance(t, EnumT) else "text")
-        values = t.values if isinstance(t, EnumT) else ()
-        out.append((d.name, kind, d.low, d.high, values, d.has_default, d.default))
+        out.append({"name": d.name, "kind": _kind(t), "type": t.describe(), "unit": getattr(t, "unit", None),
+                    "low": d.low, "high": d.high, "values": t.values if isinstance(t, EnumT) else (),
+                    "has_default": d.has_default, "default": d.default, "accepts": accepted_units(t)})
     return tuple(out)
+
+
+def _kind(t: Type) -> str:
+    if isinstance(t, NumT):
+        return "int" if t.is_int else "number"
+    for cls, kind in ((BoolT, "bool"), (EnumT, "enum"), (DateT, "date"), (ListT, "list")):
+        if isinstance(t, cls):
+            return kind
+    return "text"
+
+
+def accepted_units(t: Type) -> dict[str, tuple[float, float]]:
+    """unit -> (scale, shift) into `t`'s unit, for every unit a value of `t` may be given in: the declared unit
+    first, then the rest of its dimension, then (for an analyte) the other dimensions its molar mass and
+    valence reach. Fixed when the specs compile, so a build keeps the conversions it was checked with."""
+    if not isinstance(t, NumT) or t.unit is None:
+        return {}
+    target = u.lookup(t.unit)
+    found = {t.unit: (1.0, 0.0)}
+    for unit in sorted(u.UNITS.values(), key=lambda x: x.dimension != target.dimension):
+        factors = u.conversion(unit, target, t.analyte, t.analyte)
+        if factors is not None and unit.name not in found:
+            found[unit.name] = factors
+    return found
 
 
 def function_body(checked: CheckedInstrument) -> list[str]:
@@ -172,7 +218,7 @@ def function_body(checked: CheckedInstrument) -> list[str]:
     gen = PyGen(lambda name: f"v_{name}", instrument_prefix="")
     decl = checked.decl
     lines = [f"{', '.join('v_' + d.name for d in decl.inputs)}, = _rt.check_inputs({decl.name!r}, _INPUTS_{decl.name}, inputs)"]
-    lines += [f"v_{name} = {gen(expr)}" for name, expr in checked.lets]
+    lines += _lets_and_requires(checked, gen)
     if checked.points:
         lines.append("scored = []")
         for line, cond, pts in checked.points:
@@ -196,6 +242,26 @@ def function_body(checked: CheckedInstrument) -> list[str]:
     if checked.points:
         lines.append("out['points'] = [{'criterion': c, 'points': p} for c, p in scored if p]")
     lines.append("return out")
+    return lines
+
+
+def _lets_and_requires(checked: CheckedInstrument, gen) -> list[str]:
+    """The lets and requires in file order. Every broken require is reported together, before any later let
+    computes with the inputs it refused (a let may divide by what a require rules out)."""
+    lines = ["problems = []"] if checked.requires else []
+    pending = False
+    for kind, what, expr in checked.steps:
+        if kind == "require":
+            lines.append(f"if not {gen(expr)}:  # {checked.decl.path}:{what.line}")
+            lines.append(f"    problems.append({what.message!r})")
+            pending = True
+            continue
+        if pending:
+            lines.append(f"_rt.raise_problems({checked.name!r}, problems)")
+            pending = False
+        lines.append(f"v_{what} = {gen(expr)}")
+    if pending:
+        lines.append(f"_rt.raise_problems({checked.name!r}, problems)")
     return lines
 
 

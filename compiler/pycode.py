@@ -10,9 +10,11 @@ from typing import Callable
 from medgym.dsl import nodes as n
 
 _BINOPS = {"+": "+", "-": "-", "*": "*", "/": "/", "^": "**"}
+# Dates are ISO text at run time; the checker rewrote their arithmetic into these operators.
+_DATE_OPS = {"date+days": "_rt.date_add({}, {})", "date-days": "_rt.date_add({}, -{})", "date-date": "_rt.date_diff({}, {})"}
 _MATH = {"ln": "_rt.ln", "log10": "_rt.log10", "exp": "_rt.exp", "sqrt": "_rt.sqrt", "abs": "abs",
          "min": "min", "max": "max", "round": "_rt.round_half_up", "clamp": "_rt.clamp", "count": "_rt.count",
-         "len": "len"}
+         "len": "len", "floor": "_rt.floor", "ceil": "_rt.ceil"}
 
 
 class PyGen:
@@ -52,6 +54,8 @@ class PyGen:
         return f"(not {self(node.operand)})" if node.op == "not" else f"(-{self(node.operand)})"
 
     def _BinOp(self, node: n.BinOp):
+        if node.op in _DATE_OPS:
+            return _DATE_OPS[node.op].format(self(node.left), f"({self(node.right)})")
         return f"({self(node.left)} {_BINOPS[node.op]} {self(node.right)})"
 
     def _BoolOp(self, node: n.BoolOp):

@@ -11,7 +11,8 @@ from typing import Callable
 from medgym.dsl import nodes as n
 from medgym.dsl import units as u
 from medgym.dsl.errors import Position, SpecError, did_you_mean
-from medgym.dsl.types import ANY, BOOL, INT, TEXT, AnyT, BoolT, EnumT, ListT, NumT, RecordT, TextT, Type
+from medgym.dsl.types import (ANY, BOOL, DATE, INT, TEXT, AnyT, BoolT, DateT, EnumT, ListT, NumT, RecordT, TextT, Type,
+                              parse_iso_date)
 
 
 @dataclass(frozen=True)
@@ -35,9 +36,12 @@ class Scope:
         return replace(self, names={**self.names, **names})
 
 
-_NUMERIC_1 = {"abs", "ln", "log10", "exp", "sqrt"}
+_NUMERIC_1 = {"abs", "ln", "log10", "exp", "sqrt", "floor", "ceil"}
+_KEEP_UNIT = {"abs", "floor", "ceil"}  # the result is in the argument's unit
 _EPISODE_FUNCS = {"called", "calls", "result", "observed", "cites_passages", "cites_retrieved"}
 BUILTINS = sorted({"min", "max", "round", "clamp", "count", "any", "all", "len", "contains"} | _NUMERIC_1)
+# Date arithmetic: a date plus or minus whole days (a duration in days or weeks), or one date minus another.
+DAY_UNITS = {"days", "weeks"}
 
 
 class Checker:
@@ -122,6 +126,8 @@ class Checker:
         right, rt = self.check(node.right)
         if node.op == "+" and self.joins(lt, rt):
             return replace(node, left=left, right=right), lt if not isinstance(lt, AnyT) else rt
+        if isinstance(lt, DateT) or isinstance(rt, DateT):
+            return self.date_arithmetic(node, left, lt, right, rt)
         for side, t in ((node.left, lt), (node.right, rt)):
             if not isinstance(t, (NumT, AnyT)):
                 raise self.fail(side, f"'{node.op}' needs numbers, but '{_show(side)}' is {t.describe()}")
@@ -135,8 +141,36 @@ class Checker:
             unit = lt.unit if rt.unit is None else (rt.unit if lt.unit is None else None)
             return replace(node, left=left, right=right), NumT(unit, is_int)
         if node.op == "/":
+            if lt.unit and rt.unit and u.conversion(u.lookup(rt.unit), u.lookup(lt.unit)) is not None:
+                # a ratio of one dimension has no unit, once both sides are in one unit: 14 days / 1 weeks = 2
+                right = self.convert(right, NumT(rt.unit), NumT(lt.unit), node.right, "'/'")
             return replace(node, left=left, right=right), NumT(lt.unit if rt.unit is None else None)
         return replace(node, left=left, right=right), NumT()
+
+    def date_arithmetic(self, node: n.BinOp, left, lt: Type, right, rt: Type):
+        """date + days, days + date, date - days (a date); date - date (whole days, an int in days)."""
+        if isinstance(lt, DateT) and isinstance(rt, DateT):
+            if node.op != "-":
+                raise self.fail(node, f"dates cannot be combined with '{node.op}'; date - date gives the days between them")
+            return n.BinOp("date-date", left, right, line=node.line, col=node.col), NumT("days", True)
+        if node.op not in ("+", "-"):
+            raise self.fail(node, f"dates cannot be combined with '{node.op}'; use date + days, date - days or date - date")
+        if isinstance(lt, DateT):
+            date, days, days_node, days_t = left, right, node.right, rt
+        elif node.op == "+":
+            date, days, days_node, days_t = right, left, node.left, lt
+        else:
+            raise self.fail(node, "a date can be subtracted from a date, not from a number")
+        if not isinstance(days_t, (NumT, AnyT)):
+            raise self.fail(days_node, f"a date plus or minus {days_t.describe()}: add a number of days or weeks")
+        if isinstance(days_t, NumT):
+            if days_t.unit not in DAY_UNITS:
+                written = f"'{_show(days_node)}' has no unit" if days_t.unit is None else f"'{_show(days_node)}' is in {days_t.unit}"
+                raise self.fail(days_node, f"{written}: a date moves by days or weeks (write `14 days` or `2 weeks`)",
+                                "months and years have no fixed number of days; hours are finer than a date")
+            days = self.convert(days, days_t, NumT("days"), days_node, "date arithmetic")
+        op = "date+days" if node.op == "+" else "date-days"
+        return n.BinOp(op, date, days, line=node.line, col=node.col), DATE
 
     @staticmethod
     def joins(lt: Type, rt: Type) -> bool:
@@ -151,6 +185,8 @@ class Checker:
             return self._membership(node)
         left, lt = self.check_enum_side(node.left, node.right)
         right, rt = self.check_enum_side(node.right, node.left)
+        if isinstance(lt, DateT) or isinstance(rt, DateT):
+            return self.date_compare(node, left, lt, right, rt)
         if node.op in ("<", "<=", ">", ">="):
             for side, t in ((node.left, lt), (node.right, rt)):
                 if not isinstance(t, (NumT, AnyT)):
@@ -159,6 +195,14 @@ class Checker:
             # known only at run time (a tool result): the generated code compares without raising on None
             return replace(node, op="?" + node.op, left=left, right=right), BOOL
         right = self.coerce(right, rt, lt, node.right, f"'{node.op}'")
+        return replace(node, left=left, right=right), BOOL
+
+    def date_compare(self, node: n.Compare, left, lt: Type, right, rt: Type):
+        """Dates compare with dates (or an ISO date literal): ISO text orders as the calendar does."""
+        left = self.coerce(left, lt, DATE, node.left, f"'{node.op}'")
+        right = self.coerce(right, rt, DATE, node.right, f"'{node.op}'")
+        if isinstance(lt, AnyT) or isinstance(rt, AnyT):
+            return replace(node, op="?" + node.op, left=left, right=right), BOOL
         return replace(node, left=left, right=right), BOOL
 
     def _membership(self, node: n.Compare):
@@ -225,7 +269,9 @@ class Checker:
                 raise self.fail(a, f"{f}() needs numbers, but '{_show(a)}' is {t.describe()}")
         if f in _NUMERIC_1:
             self.arity(node, 1)
-            return replace(node, args=args), (NumT(types[0].unit) if f == "abs" and isinstance(types[0], NumT) else NumT())
+            if f in _KEEP_UNIT and isinstance(types[0], NumT):
+                return replace(node, args=args), NumT(types[0].unit, f != "abs")  # floor and ceil give whole numbers
+            return replace(node, args=args), NumT(None, f in ("floor", "ceil"))
         if f == "round":
             if len(args) not in (1, 2):
                 raise self.fail(node, "round() takes a value and an optional number of decimals")
@@ -353,6 +399,12 @@ class Checker:
             return expr
         if isinstance(want, NumT) and isinstance(got, NumT):
             return self.convert(expr, got, want, node, what)
+        if isinstance(want, DateT) and isinstance(expr, n.Str):
+            if parse_iso_date(expr.value) is None:
+                raise self.fail(node, f"{what}: {expr.value!r} is not a date; write it as YYYY-MM-DD (e.g. \"2024-03-15\")")
+            return expr
+        if isinstance(want, TextT) and isinstance(got, DateT):
+            return expr  # a date is ISO text wherever a text is wanted
         if isinstance(want, (EnumT, TextT)) and isinstance(got, (EnumT, TextT)):
             if isinstance(want, EnumT) and isinstance(got, EnumT) and not set(got.values) <= set(want.values):
                 extra = sorted(set(got.values) - set(want.values))
@@ -368,19 +420,40 @@ class Checker:
         raise self.fail(node, f"{what} expects {want.describe()}, but '{_show(node)}' is {got.describe()}")
 
     def convert(self, expr, got: NumT, want: NumT, node, what: str):
-        if got.unit is None or want.unit is None or got.unit == want.unit:
+        """`expr` in `got`'s unit, rewritten into `want`'s: by dimension, or through the analyte both name."""
+        different = got.analyte and want.analyte and got.analyte != want.analyte
+        if got.unit is None or want.unit is None or (got.unit == want.unit and not different):
             return expr
         src, dst = u.lookup(got.unit), u.lookup(want.unit)
-        factors = u.conversion(src, dst)
+        factors = u.conversion(src, dst, got.analyte, want.analyte)
         if factors is None:
-            raise self.fail(node, f"unit mismatch: '{_show(node)}' is {u.describe(src)} but {what} expects {u.describe(dst)}",
-                            "convert explicitly; clinical conversions across dimensions depend on the analyte")
+            why = f" ({u.conversion_problem(src, dst, got.analyte, want.analyte)})" if got.analyte or want.analyte else ""
+            raise self.fail(node, f"unit mismatch: '{_show(node)}' is {_measure(got, src)} but {what} expects "
+                                  f"{_measure(want, dst)}{why}", _analyte_hint(got, want, src, dst, node, what))
         scale, shift = factors
         return n.Convert(expr, scale, shift, line=getattr(node, "line", 0), col=getattr(node, "col", 0))
 
 
 def check(expr: n.Expr, scope: Scope, origin: Position) -> tuple[n.Expr, Type]:
     return Checker(scope, origin).check(expr)
+
+
+def _measure(t: NumT, unit) -> str:
+    return u.describe(unit) + (f" of {t.analyte}" if t.analyte else "")
+
+
+def _analyte_hint(got: NumT, want: NumT, src, dst, node, what: str) -> str:
+    if got.analyte and want.analyte:
+        return "different analytes never convert" if got.analyte != want.analyte else ""
+    if want.analyte:
+        return f"declare what '{_show(node)}' measures: `number {got.unit} of {want.analyte}`"
+    if got.analyte:
+        target = what if what.startswith(("input", "result")) else "the other side"
+        return f"declare what {target} measures: `number {want.unit} of {got.analyte}`"
+    if {src.dimension, dst.dimension} <= u.MOLAR_DIMENSIONS:
+        return ("clinical conversions across dimensions depend on the analyte: declare it on both sides "
+                "(`number mmol/L of urea`, `number mg/dL of urea_nitrogen`) or convert explicitly")
+    return "unrelated dimensions never convert"
 
 
 def _show(node) -> str:

@@ -57,7 +57,8 @@ class ProjectManifest(Spec):
 
 # ---------------------------------------------------------------- record schema
 class RecordField(Spec):
-    type: str = Field(description="a type: bool, int [unit], number [unit], text, enum(a, b), list[T]")
+    type: str = Field(description="a type: bool, int [unit] [of analyte], number [unit] [of analyte], text, date, "
+                                  "enum(a, b), list[T]")
     description: str = ""
     normal: Value | None = Field(None, description="healthy default: a distribution, a literal or an =expression")
     round: int | None = Field(None, ge=0, le=6, description="decimals kept when sampling")

@@ -103,10 +103,11 @@ Expr = Union[Num, Str, Bool, Name, Attr, Call, Unary, BinOp, Compare, BoolOp, If
 # ---------------------------------------------------------------- types (as written in specs)
 @dataclass(frozen=True)
 class TypeRef(Node):
-    kind: str  # bool, text, int, number, enum, list
+    kind: str  # bool, text, date, int, number, enum, list
     unit: str | None = None
     values: tuple[str, ...] = ()
     item: "TypeRef | None" = None
+    analyte: str | None = None  # `number mg/dL of creatinine`
 
 
 # ---------------------------------------------------------------- instruments
@@ -132,6 +133,14 @@ class PointLine(Node):
 class LetLine(Node):
     name: str
     value: Expr
+
+
+@dataclass(frozen=True)
+class RequireLine(Node):
+    """`require CONDITION "message"`: a call whose inputs break the condition is refused with the message."""
+
+    condition: Expr
+    message: str
 
 
 @dataclass(frozen=True)
@@ -171,6 +180,7 @@ class Instrument(Node):
     bands: tuple[Band, ...]
     band_on: str | None
     examples: tuple[Example, ...]
+    requires: tuple[RequireLine, ...] = ()
 
 
 def walk(node):

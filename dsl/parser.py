@@ -154,11 +154,22 @@ class _ToNodes(Transformer):
     def t_text(self, meta, items):
         return n.TypeRef("text", **_pos(meta))
 
+    def t_date(self, meta, items):
+        return n.TypeRef("date", **_pos(meta))
+
     def t_int(self, meta, items):
-        return n.TypeRef("int", str(items[0]) if items and items[0] is not None else None, **_pos(meta))
+        return self._numeric("int", meta, items)
 
     def t_number(self, meta, items):
-        return n.TypeRef("number", str(items[0]) if items and items[0] is not None else None, **_pos(meta))
+        return self._numeric("number", meta, items)
+
+    @staticmethod
+    def _numeric(kind, meta, items):
+        unit, analyte = (list(items) + [None, None])[:2]
+        return n.TypeRef(kind, str(unit) if unit is not None else None, analyte=analyte, **_pos(meta))
+
+    def analyte(self, meta, items):
+        return str(items[0])
 
     def t_enum(self, meta, items):
         return n.TypeRef("enum", values=tuple(str(i) for i in items), **_pos(meta))
@@ -172,7 +183,7 @@ class _ToNodes(Transformer):
 
     def instrument(self, meta, items):
         name, title, *sections = items
-        parts: dict[str, list] = {"source": [], "inputs": [], "let": [], "points": [], "result": [],
+        parts: dict[str, list] = {"source": [], "inputs": [], "let": [], "require": [], "points": [], "result": [],
                                   "bands": [], "band_on": [], "example": []}
         for section in sections:
             for kind, value in section if isinstance(section, list) else [section]:
@@ -183,7 +194,8 @@ class _ToNodes(Transformer):
         return n.Instrument(
             str(name), _unquote(str(title)), "", tuple(parts["source"]), tuple(parts["inputs"]),
             tuple(parts["let"]), tuple(parts["points"]), tuple(parts["result"]), tuple(parts["bands"]),
-            parts["band_on"][0] if parts["band_on"] else None, tuple(parts["example"]), **_pos(meta))
+            parts["band_on"][0] if parts["band_on"] else None, tuple(parts["example"]), tuple(parts["require"]),
+            **_pos(meta))
 
     def source(self, meta, items):
         return ("source", _unquote(str(items[0])))
@@ -205,6 +217,9 @@ class _ToNodes(Transformer):
 
     def let_line(self, meta, items):
         return ("let", n.LetLine(str(items[0]), items[1], **_pos(meta)))
+
+    def require_line(self, meta, items):
+        return ("require", n.RequireLine(items[0], _unquote(str(items[1])), **_pos(meta)))
 
     def points(self, meta, items):
         return ("points", list(items))

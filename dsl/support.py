@@ -5,16 +5,36 @@ seeded samplers used when tasks are materialised.
 """
 from __future__ import annotations
 
+import datetime
 import importlib.util
 import math
 import random
+import re
 import sys
 from pathlib import Path
 from decimal import ROUND_HALF_UP, Decimal
 
 
 class InstrumentInputError(ValueError):
-    """A bad input to an instrument (out of range, wrong type, missing); shown to the agent as a tool error."""
+    """Bad inputs to an instrument (missing, unknown, wrong type or unit, out of range); shown to the agent as a
+    tool error. `problems` holds one line per problem, each naming its input."""
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = problems if problems is not None else [message]
+
+    @classmethod
+    def listing(cls, instrument: str, problems: list[str]) -> "InstrumentInputError":
+        if len(problems) == 1:
+            return cls(f"{instrument}: {problems[0]}", problems)
+        shown = problems[:MAX_PROBLEMS_SHOWN]  # a model may send a hundred made-up inputs: keep the message short
+        lines = "".join(f"\n- {p}" for p in shown)
+        if len(problems) > len(shown):
+            lines += f"\n- and {len(problems) - len(shown)} more"
+        return cls(f"{instrument}: {len(problems)} problems with the inputs:{lines}", problems)
+
+
+MAX_PROBLEMS_SHOWN = 20
 
 
 def round_half_up(value: float, digits: int = 0):
@@ -68,38 +88,200 @@ def field(record, name: str):
 
 
 def check_inputs(instrument: str, spec: tuple, given: dict) -> tuple:
-    """Validate keyword inputs against `spec` = ((name, kind, low, high, values, has_default, default), ...)."""
-    names = {item[0] for item in spec}
-    unknown = sorted(set(given) - names)
-    if unknown:
-        raise InstrumentInputError(f"{instrument}: unknown input '{unknown[0]}' (inputs: {', '.join(sorted(names))})")
-    return tuple(_check_one(instrument, item, given) for item in spec)
+    """The checked values of the inputs, in `spec` order (see `read_inputs`)."""
+    values = read_inputs(instrument, spec, given)
+    return tuple(values[_item(item)["name"]] for item in spec)
 
 
-def _check_one(instrument, item, given):
-    name, kind, low, high, values, has_default, default = item
+def read_inputs(instrument: str, spec: tuple, given: dict) -> dict:
+    """Every input checked and converted into its declared unit, defaults filled in; all problems are reported
+    together in one InstrumentInputError. `spec` holds one dict per input (written by the compiler: name, kind,
+    type, unit, low, high, values, has_default, default, accepts = {unit: (scale, shift)})."""
+    items = [_item(item) for item in spec]
+    names = [item["name"] for item in items]
+    problems = [_unknown(key, names) for key in given if key not in names]
+    values = {}
+    for item in items:
+        try:
+            values[item["name"]] = _read_one(item, given)
+        except _Problem as problem:
+            problems.append(str(problem))
+    if problems:
+        raise InstrumentInputError.listing(instrument, problems)
+    return values
+
+
+class _Problem(Exception):
+    pass
+
+
+_OLD_FIELDS = ("name", "kind", "low", "high", "values", "has_default", "default")
+
+
+def _item(item) -> dict:
+    """An input's spec (a build compiled by an older medgym wrote a 7-tuple without units)."""
+    return item if isinstance(item, dict) else dict(zip(_OLD_FIELDS, item))
+
+
+def _unknown(key, names: list[str]) -> str:
+    from medgym.dsl.errors import did_you_mean
+
+    hint = did_you_mean(str(key), names) if isinstance(key, str) and len(key) < 100 else ""
+    return f"unknown input {_short(key)} ({hint or 'inputs: ' + ', '.join(names)})"
+
+
+def _read_one(item: dict, given: dict):
+    name, kind = item["name"], item["kind"]
     if name not in given or given[name] is None:
-        if has_default:
-            return default
-        raise InstrumentInputError(f"{instrument}: missing input '{name}'")
+        if item.get("has_default"):
+            return item.get("default")
+        raise _Problem(f"missing input '{name}' ({_expects(item)})")
     value = given[name]
     if kind == "bool":
         if not isinstance(value, bool):
-            raise InstrumentInputError(f"{instrument}: input '{name}' must be true or false, got {value!r}")
+            raise _Problem(f"input '{name}' must be true or false, got {_short(value)}")
         return value
     if kind in ("int", "number"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-            raise InstrumentInputError(f"{instrument}: input '{name}' must be a number, got {value!r}")
-        if kind == "int" and not float(value).is_integer():
-            raise InstrumentInputError(f"{instrument}: input '{name}' must be a whole number, got {value!r}")
-        if (low is not None and value < low) or (high is not None and value > high):
-            raise InstrumentInputError(f"{instrument}: input '{name}' = {value} is outside {_span(low, high)}")
-        return int(value) if kind == "int" else value
+        return _read_number(item, value)
     if kind == "enum":
-        if value not in values:
-            raise InstrumentInputError(f"{instrument}: input '{name}' must be one of {', '.join(values)}, got {value!r}")
+        return _read_choice(item, value)
+    if kind == "date":
+        day = _iso_date(value)
+        if day is None and isinstance(value, str) and re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", value):
+            raise _Problem(f"input '{name}' = {_short(value)} is not a day of the calendar")
+        if day is None:
+            raise _Problem(f"input '{name}' must be a date written YYYY-MM-DD (e.g. 2024-03-15), got {_short(value)}")
+        return day.isoformat()
+    if kind == "list":
+        if not isinstance(value, list):
+            raise _Problem(f"input '{name}' must be a list, got {_short(value)}")
         return value
+    if not isinstance(value, str):
+        raise _Problem(f"input '{name}' must be text, got {_short(value)}")
     return value
+
+
+_QUANTITY = re.compile(r"\s*([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*")
+
+
+def _read_number(item: dict, value):
+    """A number in the input's unit: a JSON number as it is, or text such as "183 umol/L" converted."""
+    name, unit = item["name"], item.get("unit")
+    shown = None  # how the caller wrote it, when it was converted
+    if isinstance(value, str):
+        value, shown = _quantity(item, value)
+    elif isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or math.isinf(value):
+        raise _Problem(f"input '{name}' must be a number{_in(unit)}, got {_short(value)}")
+    if item["kind"] == "int":
+        if not float(round(value, 9)).is_integer():
+            raise _Problem(f"input '{name}' must be a whole number{_of(unit)}, got "
+                           + (f"{shown} = {value:.4g} {unit}" if shown else _short(value)))
+        value = int(round(value, 9))
+    low, high = item.get("low"), item.get("high")
+    if (low is not None and value < low) or (high is not None and value > high):
+        written = f"{shown} ({value:.4g} {unit})" if shown else f"{value:g}{_unit_suffix(unit)}"
+        raise _Problem(f"input '{name}' = {written} is outside {_span(low, high)}{_unit_suffix(unit)}")
+    return value
+
+
+def _quantity(item: dict, text: str):
+    """(value in the input's unit, the text as given or None) for a number written as text."""
+    from medgym.dsl.units import lookup_loose
+
+    name, unit, accepts = item["name"], item.get("unit"), item.get("accepts") or {}
+    match = _QUANTITY.fullmatch(text) if len(text) <= 100 else None
+    if match is None:
+        example = f' or text with its unit such as "2 {unit}"' if unit else ""
+        raise _Problem(f"input '{name}' must be a number{_in(unit)}{example}, got {_short(text)}")
+    number, written = float(match.group(1)), match.group(2)
+    if not written:
+        return number, None
+    if unit is None:
+        raise _Problem(f"input '{name}' takes a plain number without a unit, got {_short(text)}")
+    known = lookup_loose(written)
+    if known is None or known.name not in accepts:
+        what = f"unknown unit {written!r}" if known is None else f"{known.name} does not convert to {unit}"
+        raise _Problem(f"input '{name}': {what} in {_short(text)}; units accepted: {', '.join(accepts)}")
+    scale, shift = accepts[known.name]
+    return converted(number, scale, shift), f"{match.group(1)} {known.name}" if known.name != unit else None
+
+
+def converted(number: float, scale: float, shift: float) -> float:
+    """`number * scale + shift` without the binary noise of the factors: 100.4 degF is 38.0 degC, not
+    38.00000000000001, so a criterion `> 38` reads it as the clinician does (12 significant digits are far
+    beyond any measurement)."""
+    value = number * scale + shift
+    return float(f"{value:.12g}") if math.isfinite(value) else value
+
+
+def _read_choice(item: dict, value):
+    values = tuple(item.get("values") or ())
+    if isinstance(value, str):
+        if value in values:
+            return value
+        folded = [v for v in values if v.casefold() == value.strip().casefold()]
+        if len(folded) == 1:
+            return folded[0]
+    raise _Problem(f"input '{item['name']}' must be one of {', '.join(values)}, got {_short(value)}")
+
+
+def _expects(item: dict) -> str:
+    text = item.get("type") or item["kind"]
+    if item.get("low") is not None or item.get("high") is not None:
+        text += f" in {_span(item.get('low'), item.get('high'))}"
+    return text
+
+
+def _in(unit) -> str:
+    return f" (in {unit})" if unit else ""
+
+
+def _of(unit) -> str:
+    return f" of {unit}" if unit else ""
+
+
+def _unit_suffix(unit) -> str:
+    return f" {unit}" if unit else ""
+
+
+def _short(value) -> str:
+    """A value quoted for a message: never long (the caller may be a model sending anything)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _iso_date(value) -> datetime.date | None:
+    from medgym.dsl.types import parse_iso_date
+
+    return parse_iso_date(value.strip() if isinstance(value, str) else value)
+
+
+def raise_problems(instrument: str, problems: list[str]) -> None:
+    """Raise the `require` lines a call broke, all of them together."""
+    if problems:
+        raise InstrumentInputError.listing(instrument, problems)
+
+
+# ---------------------------------------------------------------- dates (ISO text at run time)
+def date_add(iso: str, days) -> str:
+    """The date `days` whole days after `iso` (before, when negative)."""
+    whole = round(days)
+    if abs(days - whole) > 1e-9:
+        raise ValueError(f"a date moves by whole days, not {days:g}")
+    return (datetime.date.fromisoformat(iso) + datetime.timedelta(days=int(whole))).isoformat()
+
+
+def date_diff(later: str, earlier: str) -> int:
+    """Days from `earlier` to `later` (negative when `later` is earlier)."""
+    return (datetime.date.fromisoformat(later) - datetime.date.fromisoformat(earlier)).days
+
+
+def floor(x) -> int:
+    return math.floor(x)
+
+
+def ceil(x) -> int:
+    return math.ceil(x)
 
 
 def _span(low, high) -> str:

@@ -1,6 +1,8 @@
-"""Types of the expression language. Units are part of number types."""
+"""Types of the expression language. Units (and the analyte a number measures) are part of number types."""
 from __future__ import annotations
 
+import datetime
+import re
 from dataclasses import dataclass
 
 from medgym.dsl import nodes as n
@@ -30,10 +32,20 @@ class TextT(Type):
 class NumT(Type):
     unit: str | None = None
     is_int: bool = False
+    analyte: str | None = None  # what it measures (`number mg/dL of creatinine`), for molar conversions
 
     def describe(self) -> str:
         base = "int" if self.is_int else "number"
-        return f"{base} {self.unit}" if self.unit else base
+        text = f"{base} {self.unit}" if self.unit else base
+        return f"{text} of {self.analyte}" if self.analyte else text
+
+
+@dataclass(frozen=True)
+class DateT(Type):
+    """A calendar date; its values are ISO 8601 text (`2024-03-15`) wherever they appear."""
+
+    def describe(self) -> str:
+        return "date"
 
 
 @dataclass(frozen=True)
@@ -72,7 +84,18 @@ class AnyT(Type):
         return "any"
 
 
-BOOL, TEXT, NUMBER, INT, ANY = BoolT(), TextT(), NumT(), NumT(is_int=True), AnyT()
+BOOL, TEXT, NUMBER, INT, ANY, DATE = BoolT(), TextT(), NumT(), NumT(is_int=True), AnyT(), DateT()
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def parse_iso_date(value) -> datetime.date | None:
+    """The date an ISO `YYYY-MM-DD` text names, else None (other layouts are refused: 03/04/2024 is ambiguous)."""
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+        return None
+    try:
+        return datetime.date.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 def from_ref(ref: n.TypeRef, pos: Position) -> Type:
@@ -81,11 +104,13 @@ def from_ref(ref: n.TypeRef, pos: Position) -> Type:
         return BOOL
     if ref.kind == "text":
         return TEXT
+    if ref.kind == "date":
+        return DATE
     if ref.kind in ("int", "number"):
         if ref.unit is not None and u.lookup(ref.unit) is None:
             raise SpecError(f"unknown unit '{ref.unit}'", pos, _unit_hint(ref.unit))
         unit = u.lookup(ref.unit).name if ref.unit else None
-        return NumT(unit, ref.kind == "int")
+        return NumT(unit, ref.kind == "int", _analyte(ref, unit, pos))
     if ref.kind == "enum":
         if len(set(ref.values)) != len(ref.values):
             raise SpecError("enum has a repeated value", pos)
@@ -93,6 +118,20 @@ def from_ref(ref: n.TypeRef, pos: Position) -> Type:
     if ref.kind == "list":
         return ListT(from_ref(ref.item, pos))
     raise SpecError(f"unknown type '{ref.kind}'", pos)
+
+
+def _analyte(ref: n.TypeRef, unit: str | None, pos: Position) -> str | None:
+    from medgym.dsl.analytes import ANALYTES
+    from medgym.dsl.errors import did_you_mean
+
+    if ref.analyte is None:
+        return None
+    if ref.analyte not in ANALYTES:
+        raise SpecError(f"unknown analyte '{ref.analyte}'", pos,
+                        did_you_mean(ref.analyte, ANALYTES) or f"known analytes: {', '.join(ANALYTES)}")
+    if unit is None:
+        raise SpecError(f"a number of {ref.analyte} needs a unit (e.g. `number mg/dL of {ref.analyte}`)", pos)
+    return ref.analyte
 
 
 def _unit_hint(name: str) -> str:
@@ -113,6 +152,8 @@ def json_schema(t: Type) -> dict:
         return {"type": "array", "items": json_schema(t.item)}
     if isinstance(t, RecordT):
         return {"type": "object", "properties": {k: json_schema(v) for k, v in t.fields}}
+    if isinstance(t, DateT):
+        return {"type": "string", "format": "date"}
     return {"type": "string"}
 
 
@@ -128,6 +169,8 @@ def value_matches(t: Type, value) -> bool:
         return isinstance(value, str) and value in t.values
     if isinstance(t, TextT):
         return isinstance(value, str)
+    if isinstance(t, DateT):
+        return parse_iso_date(value) is not None
     if isinstance(t, ListT):
         return isinstance(value, (list, tuple)) and all(value_matches(t.item, v) for v in value)
     if isinstance(t, RecordT):

@@ -118,7 +118,8 @@ class MedEnv(gym.Env):
                 hint = did_you_mean(name, self.domain.tools)
                 raise ToolError(f"unknown tool {name[:80]!r}" + (f"; {hint}" if hint else "")
                                 + f"; tools: {', '.join(self.domain.tools)}")
-            _validate(tool, arguments)
+            if tool.kind != "instrument":  # an instrument checks its own inputs: every problem at once, units in text
+                _validate(tool, arguments)
             result, topic = execute(self.domain, episode, tool, arguments)
         except ToolError as exc:
             error = clean_text(str(exc))  # it may quote text a tool read, which the model will see

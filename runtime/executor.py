@@ -10,7 +10,7 @@ import importlib
 import random
 import zlib
 
-from medgym.dsl.support import InstrumentInputError
+from medgym.dsl.support import InstrumentInputError, read_inputs
 from medgym.runtime.build import Domain, Tool
 from medgym.runtime.episode import Episode
 
@@ -134,9 +134,16 @@ def _action(domain: Domain, episode: Episode, tool: Tool, arguments: dict):
 # -- instrument, table ----------------------------------------------------------------------------------------
 
 def _instrument(domain: Domain, episode: Episode, tool: Tool, arguments: dict):
+    """Check every input at once (the env leaves instrument tools to this), converting numbers given as text
+    with a unit ("183 umol/L") into the instrument's units; the call is then recorded with the values used."""
     function = domain.build.instruments[tool.spec["instrument"]]
     inputs = {k: v for k, v in arguments.items() if k not in tool.id_params}
+    spec = getattr(function, "input_spec", None)  # absent in builds compiled by an older medgym
     try:
+        if spec is not None:
+            checked = read_inputs(tool.name, spec, inputs)
+            arguments.update({k: checked[k] for k in inputs})
+            inputs = checked
         return function(**inputs), None
     except InstrumentInputError as exc:
         raise ToolError(str(exc)) from None

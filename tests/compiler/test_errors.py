@@ -21,7 +21,8 @@ CASES = [
      f"{CAP}:32:5: unknown tool 'get_lab_result' in the reference solution (did you mean 'get_lab_results'?)"),
     ("unit_mismatch", RECORD, "bun: {type: number mg/dL", "bun: {type: number mmol/L",
      f"{CAP}:27:49: unit mismatch: 'case.labs.bun' is mmol/L (substance concentration) but input 'bun' of curb65 "
-     "expects mg/dL (mass concentration) (convert explicitly; clinical conversions across dimensions depend on the analyte)"),
+     "expects mg/dL (mass concentration) (clinical conversions across dimensions depend on the analyte: declare it on "
+     "both sides (`number mmol/L of urea`, `number mg/dL of urea_nitrogen`) or convert explicitly)"),
     ("unknown_record_field", CAP, "vitals.rr: {normal: [31, 3]", "vitals.rrr: {normal: [31, 3]",
      f"{CAP}:16:7: unknown record field 'vitals.rrr' (did you mean 'vitals.rr'?)"),
     ("reference_args_fail_schema", CAP, "tests: [bun]}", "tests: [bun, lactate]}",

@@ -36,8 +36,8 @@ def test_same_dimension_converts():
 def test_unit_mismatch_is_located():
     assert error("curb65(bun=case.labs.urea, age=case.age).total") == (
         "spec.yaml:7:22: unit mismatch: 'case.labs.urea' is mmol/L (substance concentration) but input 'bun' of "
-        "curb65 expects mg/dL (mass concentration) (convert explicitly; clinical conversions across dimensions "
-        "depend on the analyte)")
+        "curb65 expects mg/dL (mass concentration) (clinical conversions across dimensions depend on the analyte: "
+        "declare it on both sides (`number mmol/L of urea`, `number mg/dL of urea_nitrogen`) or convert explicitly)")
     assert "unit mismatch" in error("case.vitals.hr + case.vitals.sbp")
 
 
