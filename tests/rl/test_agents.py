@@ -92,8 +92,12 @@ def test_openai_agent_reports_an_unreachable_endpoint(mini_build):
 
 
 def test_hf_agent_plays_with_a_local_model(submit_model_dir, mini_build, submit_call):
+    from transformers import AutoTokenizer
+
+    # The tiny tokenizer is trained on the shipped specs, so the answer's length in tokens moves with them.
+    needed = len(AutoTokenizer.from_pretrained(submit_model_dir)(submit_call + "<|im_end|>")["input_ids"])
     env = make_env(mini_build, "clinic")
-    record = run_episode(env, make_agent(f"hf:{submit_model_dir}", max_new_tokens=48), _task(mini_build))
+    record = run_episode(env, make_agent(f"hf:{submit_model_dir}", max_new_tokens=needed + 8), _task(mini_build))
     assert record["submitted"] and record["turns"] == 1 and record["invalid_calls"] == 0
     assert record["transcript"][2] == {"role": "assistant", "content": submit_call}
 
