@@ -193,9 +193,23 @@ def _instrument_meta(checked) -> dict:
                           "description": d.description}
     outputs = {k: {"type": t.describe(), "unit": getattr(t, "unit", None)} for k, t in checked.signature.output.fields}
     return {"title": decl.title, "source": "; ".join(decl.sources), "sources": list(decl.sources), "file": decl.path,
-            "inputs": inputs, "outputs": outputs,
+            "variant": _header_comment(decl.path, decl.line), "inputs": inputs, "outputs": outputs,
             "examples": [{"citation": e.citation, "given": dict(e.given), "expect": dict(e.expect), "within": e.within}
                          for e in decl.examples]}
+
+
+def _header_comment(path: str, line: int) -> str:
+    """The comment block right above an `instrument` line: where a `.score` file states its exact variant."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()[: max(line - 1, 0)]
+    except (OSError, UnicodeError):
+        return ""
+    block = []
+    for text in reversed(lines):
+        if not text.lstrip().startswith("#"):
+            break
+        block.append(text.lstrip()[1:].removeprefix(" ").rstrip())
+    return "\n".join(reversed(block)).strip()
 
 
 def run_example(function, example) -> list[str]:

@@ -33,7 +33,12 @@ otherwise sourced.
 ## {{ row.name }}
 
 {{ row.title }}. File: `{{ row.file }}`. Used in: {{ row.used }}.
+{% if row.variant %}
+Variant and exact rules (the file's header):
 
+{% for line in row.variant.splitlines() -%}
+> {{ line }}
+{% endfor %}{% endif %}
 Sources:
 {% for source in row.sources %}
 - {{ source }}
@@ -74,7 +79,7 @@ def _use(manifest: dict) -> dict[str, list[str]]:
 def _row(name: str, spec: dict, used: list[str]) -> dict:
     examples = spec.get("examples") or []
     return {
-        "name": name, "title": _cell(spec.get("title", "")), "file": f"specs/instruments/{Path(spec.get('file', '')).name}",
+        "name": name, "title": _cell(spec.get("title", "")), "variant": spec.get("variant", ""), "file": f"specs/instruments/{Path(spec.get('file', '')).name}",
         "sources": spec.get("sources") or [spec.get("source", "")],
         "inputs": {k: _input(v) for k, v in (spec.get("inputs") or {}).items()},
         "outputs": {k: {"type": v.get("type", "")} for k, v in (spec.get("outputs") or {}).items()},

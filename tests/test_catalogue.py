@@ -25,6 +25,8 @@ def test_the_catalogue_lists_every_instrument_with_sources_inputs_and_use(shippe
         for param in spec["inputs"]:
             assert f"| `{param}` |" in section
         assert "Used in: " in section
+        assert len(spec["variant"]) >= 80, f"{name}: state the exact variant in the file's header comment"
+        assert spec["variant"].splitlines()[0] in section
     assert "tool `calculate_esi`" in text.split("\n## esi\n", 1)[1].split("\n## ", 1)[0]
 
 

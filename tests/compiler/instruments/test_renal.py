@@ -561,16 +561,35 @@ def test_unit_conversions_round_trip(name, native, text, fn):
     assert f(**converted) == f(**native)
 
 
-@pytest.mark.parametrize("name, given", [
-    ("ckd_epi_2021", {"creatinine": "106 umol/L", "age": 60, "sex": "male"}),
-    ("corrected_calcium", {"calcium": "2.1 mmol/L", "albumin": 3.0}),
-    ("sodium_correction_hyperglycaemia", {"sodium": 130, "glucose": "30 mmol/L"}),
+@pytest.mark.parametrize("name, given, expected", [
+    ("ckd_epi_2021", {"creatinine": "106 umol/L", "age": 60, "sex": "male"}, {"creatinine": 106 / 88.4}),
+    ("corrected_calcium", {"calcium": "2.1 mmol/L", "albumin": 3.0}, {"calcium": 2.1 * 4.008}),
+    ("sodium_correction_hyperglycaemia", {"sodium": 130, "glucose": "30 mmol/L"}, {"glucose": 30 * 18.016}),
+    ("fena", {"serum_sodium": "136 mEq/L", "urine_sodium": 30, "serum_creatinine": "212 umol/L",
+              "urine_creatinine": "7.07 mmol/L"}, {"serum_sodium": 136, "serum_creatinine": 212 / 88.4,
+                                                   "urine_creatinine": 7.07 * 11.312}),
+    ("serum_osmolality", {"sodium": 140, "glucose": "20 mmol/L", "bun": "10 mmol/L"},
+     {"glucose": 20 * 18.016, "bun": 10 * 2.801}),
+    ("kdigo_aki_stage", {"baseline_creatinine": "80 umol/L", "creatinine": "250 umol/L"},
+     {"baseline_creatinine": 80 / 88.4, "creatinine": 250 / 88.4}),
 ])
-def test_si_units_that_need_a_molar_mass_are_refused_not_mixed(name, given, fn):
-    """umol/L creatinine, mmol/L calcium and mmol/L glucose cross dimensions (mass vs substance
-    concentration): without an analyte's molar mass they are refused, never silently misread."""
+def test_si_units_that_need_a_molar_mass_convert_through_the_analyte(name, given, expected, fn):
+    """umol/L creatinine, mmol/L calcium, glucose and urea, mEq/L sodium cross dimensions (mass, substance
+    and charge concentration): the inputs name their analytes, so they convert with its molar mass (and
+    valence) - to within 0.3% of the printed factors - and give the result of the converted mg/dL values.
+    The other tests of these units: tests/compiler/instruments/test_si_units.py."""
+    f = fn[name]
+    converted = read_inputs(name, f.input_spec, given)
+    for key, value in expected.items():
+        assert converted[key] == pytest.approx(value, rel=3e-3), key
+    assert f(**given) == f(**{**given, **{key: converted[key] for key in expected}})
+
+
+def test_units_the_analyte_does_not_reach_are_refused_not_mixed(fn):
+    """Creatinine has no valence, so mEq/L is refused, naming the input and the units it accepts."""
     from medgym.dsl.support import InstrumentInputError
 
     with pytest.raises(InstrumentInputError) as error:
-        read_inputs(name, fn[name].input_spec, given)
-    assert next(iter(k for k, v in given.items() if isinstance(v, str))) in str(error.value)
+        fn["ckd_epi_2021"](creatinine="1.2 mEq/L", age=60, sex="male")
+    assert "input 'creatinine': mEq/L does not convert to mg/dL" in str(error.value)
+    assert "umol/L" in str(error.value)
