@@ -1,11 +1,13 @@
 """Domains: the record, the tools and the domain-wide rules, checked together into a DomainContext."""
 from __future__ import annotations
 
-from medgym.compiler.families import DomainContext, episode_scope, predicate, safety_rule
 from medgym.compiler.load import DomainFiles
 from medgym.compiler.records import build_record, field_summary
+from medgym.compiler.rules import DomainContext, episode_scope, predicate, safety_rule
 from medgym.compiler.tools import answer_type, compile_tool
+from medgym.dsl import build as b
 from medgym.dsl.checker import Scope
+from medgym.dsl.components import COMPONENTS, CORE_COMPONENTS
 from medgym.dsl.errors import Position, SpecError
 from medgym.dsl.models import PROBE_CEILINGS
 from medgym.dsl.types import ANY
@@ -22,9 +24,10 @@ def build_context(name: str, files: DomainFiles, instruments: dict, tables: dict
     if domain.name != name:
         errors.append(SpecError(f"domain.yaml says name '{domain.name}' but the folder is '{name}'", files.domain.marks.at(("name",))))
     weights = domain.reward
-    total = weights.accuracy + weights.process + weights.safety + weights.format + weights.coherence
+    total = sum(getattr(weights, name) for name in CORE_COMPONENTS)
     if abs(total - 1.0) > 1e-6:
-        errors.append(SpecError(f"reward weights (without assertion) must sum to 1, not {total:g}", files.domain.marks.at(("reward",))))
+        optional = " and ".join(c.name for c in COMPONENTS if c.optional)
+        errors.append(SpecError(f"reward weights (without {optional}) must sum to 1, not {total:g}", files.domain.marks.at(("reward",))))
     record = build_record(files.record, errors)
     if record is None:
         return None
@@ -70,9 +73,10 @@ def family_cards(families, root) -> dict:
     return out
 
 
-def domain_json(files: DomainFiles, ctx: DomainContext, rules: list[dict], families: dict) -> dict:
+def domain_json(files: DomainFiles, ctx: DomainContext, rules: list[dict], families: dict) -> b.Domain:
+    """The compiled domain as the build format's model (domain.json)."""
     domain = files.domain.model
-    return {
+    return b.Domain.model_validate({
         "name": ctx.name, "env_id": env_id(ctx.name, domain.version), "class_name": f"{class_stem(ctx.name)}Env", "version": domain.version,
         "title": domain.title, "card": domain.card.model_dump(), "policy": files.policy, "max_turns": domain.max_turns,
         "reward": domain.reward.model_dump(), "entity": ctx.record.entity,
@@ -80,7 +84,7 @@ def domain_json(files: DomainFiles, ctx: DomainContext, rules: list[dict], famil
         "hints": domain.hints.model_dump(), "fields": field_summary(ctx.record), "safety": rules,
         "submit_tool": ctx.submit["name"], "tools": list(ctx.tools.values()), "families": families,
         "probes": probe_ceilings(files), "file": files.domain.marks.path,
-    }
+    })
 
 
 def probe_ceilings(files: DomainFiles) -> dict:

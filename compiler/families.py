@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from medgym.compiler.expressions import Source, literal_fits, parse_source, source_type
 from medgym.compiler.pycode import PyGen
 from medgym.compiler.records import Record
+from medgym.compiler.rules import DomainContext, episode_scope, predicate, safety_rule  # noqa: F401  (DomainContext: re-exported)
+from medgym.compiler.rules import condition as _condition
 from medgym.dsl import models as m
 from medgym.dsl import nodes as n
 from medgym.dsl.checker import Checker, Scope, Signature, check
@@ -18,22 +20,6 @@ from medgym.dsl.errors import Position, SpecError, did_you_mean
 from medgym.dsl.types import ANY, BOOL, TEXT, AnyT, BoolT, EnumT, ListT, NumT, RecordT, TextT, Type
 
 DEFAULT_SCENARIO = "default"
-
-
-@dataclass
-class DomainContext:
-    name: str
-    record: Record
-    tools: dict[str, dict]
-    instruments: dict[str, Signature]
-    submit: dict
-    answer: RecordT
-    topics: set[str]
-    history_topics: dict = field(default_factory=dict)  # topic -> {ask, description}, for matching questions
-
-    def tool_outputs(self) -> dict[str, Type]:
-        return {name: self.instruments[t["instrument"]].output for name, t in self.tools.items()
-                if t["kind"] == "instrument" and t.get("instrument") in self.instruments}
 
 
 @dataclass
@@ -478,24 +464,6 @@ def _conditional(item: str, when: str | None, marks, loc, scope, gen, errors) ->
     return f"        *([{item}] if {gen(checked[1])} else []),"
 
 
-def _condition(text: str, marks, loc, scope: Scope, errors, what: str):
-    """Parse and type-check a true-or-false expression: (expression, typed expression), or None after
-    recording the error."""
-    from medgym.dsl.parser import parse_expression
-
-    origin = marks.expression_origin(loc)
-    try:
-        expr = parse_expression(text, origin)
-        typed, t = check(expr, scope, origin)
-    except SpecError as exc:
-        errors.append(exc)
-        return None
-    if not isinstance(t, (BoolT, AnyT)):
-        errors.append(SpecError(f"{what} must be true or false, but it is {t.describe()}", origin))
-        return None
-    return expr, typed
-
-
 def _arguments(tool: dict, args: dict, marks, loc, scope, gen, errors, extra: dict | None = None) -> str:
     from medgym.compiler.tools import _schema_type
 
@@ -534,53 +502,6 @@ def _process_code(fam, marks, scope, ctx, errors) -> str:
 
 
 # ---------------------------------------------------------------- rubric
-def predicate_names(name: str) -> str:
-    return {"answer": "v.answer", "truth": "v.truth", "case": "v.case", "clock": "v.clock",
-            "scenario": "v.vars['scenario']"}.get(name, f"v.vars[{name!r}]")
-
-
-def episode_scope(ctx: DomainContext, base: Scope) -> Scope:
-    return Scope({**base.names, "answer": ctx.answer}, dict(ctx.instruments), episode=True,
-                 tool_outputs=ctx.tool_outputs(), tool_names=frozenset(ctx.tools))
-
-
-@dataclass
-class Predicate:
-    """A checked rubric expression as generated code, with what the reward engine needs to know about it."""
-
-    name: str
-    code: str
-    needs_answer: bool  # judged only when there is an answer (it reads one, or it judges no action)
-    answer_fields: list[str]  # the answer fields it reads (coherence counts only as far as they are right)
-
-
-_ACTION_FUNCS = {"called", "calls", "result"}
-
-
-def predicate(name: str, text: str, marks, loc, scope: Scope, errors) -> Predicate | None:
-    """Check one rubric expression (a bool) and generate its def.
-
-    A rule that reads the answer, or that judges no action at all (`not observed("vitals.hr")` judges the
-    basis of a decision), is about the decision and only applies once one was submitted."""
-    checked = _condition(text, marks, loc, scope, errors, "this rule")
-    if checked is None:
-        return None
-    expr, typed = checked
-    nodes = list(n.walk(expr))
-    fields = sorted({node.name for node in nodes
-                     if isinstance(node, n.Attr) and isinstance(node.obj, n.Name) and node.obj.id == "answer"})
-    reads_answer = any(isinstance(node, n.Name) and node.id == "answer" for node in nodes)
-    judges_actions = any(isinstance(node, n.Call) and node.func in _ACTION_FUNCS for node in nodes)
-    body = PyGen(predicate_names, lenient=True)(typed)
-    return Predicate(name, f"def {name}(v):\n    return bool({body})", reads_answer or not judges_actions, fields)
-
-
-def safety_rule(rule, made: Predicate) -> dict:
-    needs_answer = made.needs_answer if rule.needs_answer is None else rule.needs_answer
-    return {"id": rule.id, "severity": rule.severity.value, "category": rule.category, "message": rule.message,
-            "predicate": made.name, "needs_answer": needs_answer}
-
-
 def _rubric(fam, marks, scope: Scope, ctx: DomainContext, out: CompiledFamily, lets, errors):
     rubric = fam.rubric
     escope = episode_scope(ctx, scope)

@@ -19,13 +19,15 @@ from medgym.compiler.families import compile_family
 from medgym.compiler.flow import check_flow
 from medgym.compiler.instruments import bands_tuple, check_instrument, function_body, input_spec
 from medgym.compiler.load import SpecTree, content_hash, load_tree
-from medgym.compiler.materialize import dumps, materialize
+from medgym.compiler.materialize import materialize
 from medgym.compiler.records import parse_field_type
-from medgym.compiler.tools import openai_tool
+from medgym.compiler.tools import typed_tool
+from medgym.dsl import build as b
+from medgym.dsl.build import FORMAT_VERSION
+from medgym.dsl.components import COMPONENT_NAMES
 from medgym.dsl.errors import Position, SpecError, SpecErrors, did_you_mean
 from medgym.dsl.types import value_matches
 
-FORMAT_VERSION = 1
 MAX_PYTHON_TOOL_SHARE = 0.10
 Gate = Callable[[Path], list[SpecError]]
 
@@ -129,8 +131,9 @@ def _build(tree: SpecTree, spec_hash: str, out: Path, errors: list[SpecError]) -
         files=[f for f in files if f.endswith(".score")], **header))
     ins_module = codegen.load_module("medgym_build_instruments", (out / "instruments.py").read_text(), str(out / "instruments.py"))
     _check_examples(instruments, ins_module, errors)
-    _write(out / "instruments.json", json.dumps({n: _instrument_meta(c) for n, c in instruments.items()}, indent=1))
-    _write(out / "tables.json", json.dumps({n: t.model_dump() for n, t in tables.items()}, indent=1, ensure_ascii=False))
+    _write(out / "instruments.json", _json({n: b.InstrumentInfo.model_validate(_instrument_meta(c)).model_dump(mode="json")
+                                            for n, c in instruments.items()}))
+    _write(out / "tables.json", _json({n: t.model_dump(mode="json") for n, t in tables.items()}))
     manifest = {"format_version": FORMAT_VERSION, "medgym_version": header["version"], "spec_hash": spec_hash,
                 "counts": {"domains": 0, "tools": 0, "instruments": len(instruments), "tasks": 0}, "domains": {}}
     total_tools = python_tools = 0
@@ -150,7 +153,8 @@ def _build(tree: SpecTree, spec_hash: str, out: Path, errors: list[SpecError]) -
     if not skipped and total_tools and python_tools / total_tools > MAX_PYTHON_TOOL_SHARE:
         errors.append(SpecError(f"{python_tools} of {total_tools} tools use the python escape hatch; at most "
                                 f"{MAX_PYTHON_TOOL_SHARE:.0%} may", Position(str(tree.root / "domains"))))
-    _write(out / "manifest.json", json.dumps(manifest, indent=1))
+    manifest = b.Manifest.model_validate(manifest).model_dump(mode="json")
+    _write(out / "manifest.json", _json(manifest))
     return manifest
 
 
@@ -159,6 +163,10 @@ def _core_failed(files, failed: set[str]) -> bool:
     a family file that failed only takes itself out."""
     core = [files.folder / "domain.yaml", files.folder / "record.yaml", files.folder / "tools.yaml"]
     return any(str(p) in failed for p in core) or any(p.startswith(str(files.folder / "tables") + os.sep) for p in failed)
+
+
+def _json(value) -> str:
+    return json.dumps(value, indent=1, ensure_ascii=False)
 
 
 def _write(path: Path, text: str):
@@ -315,16 +323,17 @@ def _domain(name, files, instruments, tables, spec_files, header, out: Path, err
     compiled = domain_json(files, ctx, rules, family_cards(families, None))
     mine = [f for f in spec_files if f.startswith(f"domains/{name}/")]
     _write(folder / "env.py", codegen.render("env.py.j2", domain=compiled, families=[f.name for f in families],
-                                             code=list(predicates.values()), predicates=list(predicates), files=mine, **header))
-    _write(folder / "domain.json", json.dumps(compiled, indent=1, ensure_ascii=False))
-    _write(folder / "tools.json", json.dumps([openai_tool(t) for t in ctx.tools.values()], indent=1, ensure_ascii=False))
-    splits = {"train": [], "val": [], "test": []}
-    for task in tasks:
-        splits[task["split"]].append(task)
+                                             components=COMPONENT_NAMES, code=list(predicates.values()),
+                                             predicates=list(predicates), files=mine, **header))
+    _write(folder / "domain.json", _json(compiled.model_dump(mode="json")))
+    _write(folder / "tools.json", _json([typed_tool(t).openai() for t in ctx.tools.values()]))
+    splits = {split: [] for split in b.SPLITS}
+    for task in tasks:  # written through the build format's model: a task the runtime would refuse fails here
+        splits[task["split"]].append(b.Task.model_validate(task).model_dump_json())
     for split, items in splits.items():
-        _write(folder / "tasks" / f"{split}.jsonl", "\n".join(dumps(t) for t in items))
+        _write(folder / "tasks" / f"{split}.jsonl", "\n".join(items))
     used = {t["instrument"] for t in ctx.tools.values() if t["kind"] == "instrument"}
-    return {"env_id": compiled["env_id"], "tools": len(ctx.tools), "instruments": len(used), "tasks": len(tasks),
+    return {"env_id": compiled.env_id, "tools": len(ctx.tools), "instruments": len(used), "tasks": len(tasks),
             "instrument_use": _instrument_use(ctx, families),
             "families": len(families), "splits": {k: len(v) for k, v in splits.items()},
             "python_tools": sum(1 for t in ctx.tools.values() if t["kind"] == "python")}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from medgym.compiler.records import Record, parse_field_type
 from medgym.dsl import models as m
+from medgym.dsl.build import TOOL_MODELS, ToolBase, kind_table
 from medgym.dsl.checker import Signature
 from medgym.dsl.errors import SpecError, did_you_mean
 from medgym.dsl.types import EnumT, ListT, NumT, TextT, Type, json_schema
@@ -40,9 +41,9 @@ def compile_tool(loaded, record: Record | None, instruments: dict[str, "object"]
     return out if len(errors) == before else None
 
 
-def openai_tool(compiled: dict) -> dict:
-    return {"type": "function", "function": {"name": compiled["name"], "description": compiled["description"],
-                                             "parameters": compiled["parameters"]}}
+def typed_tool(compiled: dict) -> ToolBase:
+    """The compiled tool as the build format's model of its kind (what domain.json and tools.json hold)."""
+    return TOOL_MODELS[compiled["kind"]].model_validate(compiled)
 
 
 # ---------------------------------------------------------------- parameters
@@ -207,8 +208,9 @@ def _python(tool, out, record, instruments, tables, marks, errors):
     out["function"] = tool.function
 
 
-_KIND_CHECKS = {"lookup": _lookup, "action": _action, "instrument": _instrument, "table": _table,
-                "simulator": _simulator, "kb_search": _kb_search, "submit": _submit, "python": _python}
+_KIND_CHECKS = kind_table({"lookup": _lookup, "action": _action, "instrument": _instrument, "table": _table,
+                           "simulator": _simulator, "kb_search": _kb_search, "submit": _submit, "python": _python},
+                          "medgym.compiler.tools._KIND_CHECKS")
 
 
 def answer_type(submit: dict) -> "object":

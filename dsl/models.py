@@ -8,7 +8,9 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model, field_validator
+
+from medgym.dsl.components import COMPONENTS
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, description="snake_case identifier")]
@@ -162,13 +164,9 @@ class Hints(Spec):
     corrective: list[str] = Field(default_factory=list)
 
 
-class RewardWeights(Spec):
-    accuracy: float = Field(0.25, ge=0)
-    process: float = Field(0.20, ge=0)
-    safety: float = Field(0.20, ge=0)
-    format: float = Field(0.10, ge=0)
-    coherence: float = Field(0.10, ge=0)
-    assertion: float = Field(0.15, ge=0, description="used only by tasks that declare assertions")
+RewardWeights = create_model(  # one field per reward component, declared in medgym.dsl.components
+    "RewardWeights", __base__=Spec, __doc__="Per-domain weights of the reward components.",
+    **{c.name: (float, Field(c.weight, ge=0, description=c.description)) for c in COMPONENTS})
 
 
 class Probe(str, Enum):

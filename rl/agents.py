@@ -63,7 +63,7 @@ class HFAgent:
     def start(self, env, observation: str, info: dict) -> None:
         from medgym.rl.local.chat import Conversation
 
-        messages, tools = self.fmt.opening(info["system"], info["ticket"], info["tools"], env.domain.data.get("card"))
+        messages, tools = self.fmt.opening(info["system"], info["ticket"], info["tools"], env.domain.spec.card.model_dump())
         self.conversation = Conversation(self.fmt, messages, tools)
 
     def act(self, observation: str, info: dict) -> str:

@@ -1,6 +1,8 @@
 """Reading a compiled build directory: domains, tools, tasks, instruments, tables and generated predicates.
 
-The runtime reads only the build (docs/build-format.md); it never imports the compiler.
+The runtime reads only the build (docs/build-format.md); it never imports the compiler. Each file is
+validated once, as the build format's models (medgym.dsl.build), when it is first read; the rest of the
+runtime reads their attributes.
 """
 from __future__ import annotations
 
@@ -10,12 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import fastjsonschema
+from pydantic import ValidationError
 
+from medgym.dsl import build as b
+from medgym.dsl.build import FORMAT_VERSION, SPLITS, Task
 from medgym.dsl.support import load_sibling
 from medgym.dsl.topics import TopicMatcher
 
-FORMAT_VERSION = 1
-SPLITS = ("train", "val", "test")
+_REBUILD = "recompile with `medgym compile SPECS --out {path}`"
 
 
 class BuildError(Exception):
@@ -24,58 +28,67 @@ class BuildError(Exception):
 
 @dataclass
 class Tool:
-    """A compiled tool plus its argument validator."""
+    """A compiled tool (`spec`: the build format's model of its kind) plus its argument validator."""
 
-    name: str
-    kind: str
-    spec: dict
+    spec: b.ToolBase
     validate: object  # fastjsonschema validator: raises JsonSchemaValueException
 
     @property
-    def minutes(self) -> float:
-        return float(self.spec.get("minutes") or 0)
+    def name(self) -> str:
+        return self.spec.name
 
     @property
-    def id_params(self) -> list[str]:
-        return self.spec.get("id_params") or []
+    def kind(self) -> str:
+        return self.spec.kind
+
+    @property
+    def minutes(self) -> float:
+        return self.spec.minutes
+
+    @property
+    def id_params(self) -> tuple[str, ...]:
+        return self.spec.id_params
 
     def openai(self) -> dict:
-        return {"type": "function", "function": {"name": self.name, "description": self.spec["description"],
-                                                 "parameters": self.spec["parameters"]}}
+        return self.spec.openai()
 
 
 @dataclass
 class Domain:
-    """One compiled domain: its settings, tools, predicates and tasks (loaded per split on demand)."""
+    """One compiled domain: its settings (`spec`), tools, predicates and tasks (loaded per split on demand)."""
 
     name: str
     build: "Build"
-    data: dict
+    spec: b.Domain
     tools: dict[str, Tool]
     predicates: dict
     env_class: type | None
-    _tasks: dict[str, list[dict]] = field(default_factory=dict)
+    _tasks: dict[str, list[Task]] = field(default_factory=dict)
 
     @property
     def folder(self) -> Path:
         return self.build.path / self.name
 
-    def tasks(self, split: str) -> list[dict]:
+    def tasks(self, split: str) -> list[Task]:
         if split not in SPLITS:
             raise BuildError(f"unknown split {split!r}: choose one of {', '.join(SPLITS)}")
         if split not in self._tasks:
-            self._tasks[split] = _read_jsonl(self.folder / "tasks" / f"{split}.jsonl")
+            self._tasks[split] = _read_tasks(self.folder / "tasks" / f"{split}.jsonl", self.build.path)
         return self._tasks[split]
 
-    def task(self, task_id: str) -> dict:
+    def task(self, task_id: str) -> Task:
         task = self._by_id.get(task_id)
         if task is None:
             raise BuildError(f"no task {task_id!r} in domain {self.name}")
         return task
 
     @functools.cached_property
-    def _by_id(self) -> dict[str, dict]:
-        return {task["task_id"]: task for split in SPLITS for task in self.tasks(split)}
+    def _by_id(self) -> dict[str, Task]:
+        return {task.task_id: task for split in SPLITS for task in self.tasks(split)}
+
+    @property
+    def submit_tool(self) -> Tool:
+        return self.tools[self.spec.submit_tool]
 
     def openai_tools(self) -> list[dict]:
         return [tool.openai() for tool in self.tools.values()]
@@ -85,8 +98,9 @@ class Domain:
         """Case group -> the action tools that reveal it (for 'nothing ordered yet' messages)."""
         found: dict[str, list[str]] = {}
         for tool in self.tools.values():
-            for path in tool.spec.get("reveals") or []:
-                found.setdefault(path, []).append(tool.name)
+            if tool.kind == "action":
+                for path in tool.spec.reveals or ():
+                    found.setdefault(path, []).append(tool.name)
         return found
 
     @functools.cached_property
@@ -95,25 +109,27 @@ class Domain:
         found: dict[str, str] = {}
         for tool in self.tools.values():
             if tool.kind == "lookup":
-                found.setdefault(".".join(tool.spec["path"]), tool.name)
+                found.setdefault(".".join(tool.spec.path), tool.name)
         return found
 
     @functools.cached_property
     def topic_matcher(self) -> TopicMatcher:
-        return TopicMatcher(self.data.get("history_topics", {}))
+        return TopicMatcher({name: topic.model_dump() for name, topic in self.spec.history_topics.items()})
 
 
 class Build:
-    """A compiled build directory. Use `Build.open(path)`: builds are cached per path and modification time."""
+    """A compiled build directory. Use `Build.open(path)`: builds are cached per path and modification time.
+
+    Every file is validated against the build format (medgym.dsl.build) once, when it is first read."""
 
     def __init__(self, path: Path):
         self.path = path
-        self.manifest = _read_json(path / "manifest.json", path)
-        if self.manifest.get("format_version") != FORMAT_VERSION:
-            raise BuildError(f"{path} has build format {self.manifest.get('format_version')}, this medgym reads "
-                             f"{FORMAT_VERSION}: recompile with `medgym compile SPECS --out {path}`")
-        self.instruments_meta = _read_json(path / "instruments.json", path)
-        self.tables = _read_json(path / "tables.json", path)
+        raw = _read_json(path / "manifest.json", path)
+        found = raw.get("format_version") if isinstance(raw, dict) else None
+        if found != FORMAT_VERSION:
+            raise BuildError(f"{path} has build format {found}, this medgym reads format {FORMAT_VERSION}: "
+                             + _REBUILD.format(path=path))
+        self.manifest: b.Manifest = _validated(b.Manifest, raw, path / "manifest.json", path)
         self._domains: dict[str, Domain] = {}
 
     @staticmethod
@@ -126,15 +142,26 @@ class Build:
 
     @property
     def domain_names(self) -> list[str]:
-        return sorted(self.manifest.get("domains", {}))
+        return sorted(self.manifest.domains)
 
     @functools.cached_property
     def instruments(self) -> dict:
         return load_sibling(str(self.path / "manifest.json"), "instruments.py").FUNCTIONS
 
+    @functools.cached_property
+    def instruments_meta(self) -> dict[str, b.InstrumentInfo]:
+        raw = _read_json(self.path / "instruments.json", self.path)
+        return {name: _validated(b.InstrumentInfo, meta, self.path / "instruments.json", self.path)
+                for name, meta in raw.items()}
+
+    @functools.cached_property
+    def tables(self) -> dict[str, b.Table]:
+        raw = _read_json(self.path / "tables.json", self.path)
+        return {name: _validated(b.Table, table, self.path / "tables.json", self.path) for name, table in raw.items()}
+
     def domain(self, name: str) -> Domain:
         if name not in self._domains:
-            if name not in self.manifest.get("domains", {}):
+            if name not in self.manifest.domains:
                 known = ", ".join(self.domain_names) or "none"
                 raise BuildError(f"no domain {name!r} in {self.path} (domains: {known})")
             self._domains[name] = _load_domain(self, name)
@@ -148,12 +175,26 @@ def _open_cached(path: Path, mtime_ns: int) -> Build:
 
 def _load_domain(build: Build, name: str) -> Domain:
     folder = build.path / name
-    data = _read_json(folder / "domain.json", build.path)
-    tools = {spec["name"]: Tool(spec["name"], spec["kind"], spec, fastjsonschema.compile(spec["parameters"]))
-             for spec in data["tools"]}
+    spec = _validated(b.Domain, _read_json(folder / "domain.json", build.path), folder / "domain.json", build.path)
+    tools = {tool.name: Tool(tool, fastjsonschema.compile(tool.parameters)) for tool in spec.tools}
     module = load_sibling(str(folder / "domain.json"), "env.py")
-    env_class = getattr(module, data.get("class_name", ""), None)
-    return Domain(name, build, data, tools, getattr(module, "PREDICATES", {}), env_class)
+    env_class = getattr(module, spec.class_name, None)
+    return Domain(name, build, spec, tools, getattr(module, "PREDICATES", {}), env_class)
+
+
+def _validated(model, data, file: Path, build: Path):
+    """`data` as the build format's `model`, or a BuildError naming the file, the first problem and the fix."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise BuildError(f"{file} does not match build format {FORMAT_VERSION} ({_first_problem(exc)}); "
+                         + _REBUILD.format(path=build)) from None
+
+
+def _first_problem(exc: ValidationError) -> str:
+    problem = exc.errors()[0]
+    where = ".".join(str(part) for part in problem["loc"])
+    return f"{where}: {problem['msg']}" if where else problem["msg"]
 
 
 def _read_json(path: Path, build: Path):
@@ -163,14 +204,18 @@ def _read_json(path: Path, build: Path):
         raise BuildError(f"{path} is missing: the build is incomplete; recompile with "
                          f"`medgym compile SPECS --out {build}`") from None
     except (OSError, ValueError) as exc:
-        raise BuildError(f"{path} is unreadable ({exc}); recompile with `medgym compile SPECS --out {build}`") from None
+        raise BuildError(f"{path} is unreadable ({exc}); " + _REBUILD.format(path=build)) from None
 
 
-def _read_jsonl(path: Path) -> list[dict]:
+def _read_tasks(path: Path, build: Path) -> list[Task]:
+    """One split's tasks, each line validated as a `Task` (a missing split file is an empty split)."""
     try:
         with path.open(encoding="utf-8") as lines:
-            return [json.loads(line) for line in lines if line.strip()]
+            return [Task.model_validate_json(line) for line in lines if line.strip()]
     except FileNotFoundError:
         return []
+    except ValidationError as exc:
+        raise BuildError(f"{path} does not match build format {FORMAT_VERSION} ({_first_problem(exc)}); "
+                         + _REBUILD.format(path=build)) from None
     except (OSError, ValueError) as exc:
-        raise BuildError(f"{path} is unreadable ({exc}); recompile the build") from None
+        raise BuildError(f"{path} is unreadable ({exc}); " + _REBUILD.format(path=build)) from None

@@ -13,6 +13,7 @@ from pathlib import Path
 import fastjsonschema
 import gymnasium as gym
 
+from medgym.dsl.build import Task
 from medgym.dsl.errors import did_you_mean
 from medgym.runtime.build import Build, BuildError, Domain
 from medgym.runtime.episode import CallRecord, Episode
@@ -42,7 +43,7 @@ class MedEnv(gym.Env):
             raise ValueError("MedEnv needs a domain name")
         self.domain: Domain = Build.open(build_dir).domain(name)
         self.split, self.reward_mode, self.render_mode = split, reward_mode, render_mode
-        self.max_turns = int(max_turns or self.domain.data.get("max_turns", 12))
+        self.max_turns = int(max_turns or self.domain.spec.max_turns)
         self.tools = self.domain.openai_tools()
         self.action_space = UnicodeText(MAX_ACTION_CHARS)
         self.observation_space = UnicodeText(MAX_OBSERVATION_CHARS)
@@ -56,12 +57,12 @@ class MedEnv(gym.Env):
         super().reset(seed=seed)
         task = self._choose_task(options or {})
         self.episode = Episode(task)
-        policy = self.domain.data.get("policy", "")
-        observation = clean_text(_clip(f"{policy}\n\n## Ticket\n\n{task['ticket']}"))
-        self.transcript = [{"role": "system", "content": policy}, {"role": "user", "content": task["ticket"]}]
+        policy = self.domain.spec.policy
+        observation = clean_text(_clip(f"{policy}\n\n## Ticket\n\n{task.ticket}"))
+        self.transcript = [{"role": "system", "content": policy}, {"role": "user", "content": task.ticket}]
         self._last_observation = observation
-        info = {"task_id": task["task_id"], "domain": self.domain.name, "family": task.get("family"),
-                "split": task.get("split"), "seed": task.get("seed"), "system": policy, "ticket": task["ticket"],
+        info = {"task_id": task.task_id, "domain": self.domain.name, "family": task.family,
+                "split": task.split, "seed": task.seed, "system": policy, "ticket": task.ticket,
                 "tools": self.tools, "max_turns": self.max_turns}
         return observation, info
 
@@ -131,7 +132,7 @@ class MedEnv(gym.Env):
         return {"name": name, "call_id": call_id, "ok": True, "content": result}
 
     def _no_call_message(self) -> str:
-        submit = self.domain.data.get("submit_tool", "submit_answer")
+        submit = self.domain.spec.submit_tool
         return ('no tool call found: call a tool, e.g. <tool_call>{"name": "TOOL", "arguments": {...}}</tool_call>, '
                 f"or finish with {submit}")
 
@@ -157,7 +158,7 @@ class MedEnv(gym.Env):
         self.transcript.append({"role": "assistant", "content": _action_text(action)})
         self.transcript.append({"role": "tool", "content": observation})
 
-    def _choose_task(self, options: dict) -> dict:
+    def _choose_task(self, options: dict) -> Task:
         if options.get("task_id") is not None:
             return self.domain.task(str(options["task_id"]))
         tasks = self.domain.tasks(options.get("split", self.split))
@@ -177,7 +178,7 @@ def _validate(tool, arguments: dict) -> None:
         elif message.startswith("data"):
             message = "arguments" + message[4:]
         raise ToolError(f"{tool.name}: invalid arguments: {message[:600]}") from None
-    _whole_numbers(tool.spec["parameters"], arguments)
+    _whole_numbers(tool.spec.parameters, arguments)
 
 
 def _whole_numbers(schema: dict, arguments: dict) -> None:

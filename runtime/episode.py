@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from medgym.dsl.build import Task
+
 # A citation is a passage id in square brackets, `[icd10cm:A41.9]` or `[drugs:magnesium lactate]`: ids may
 # hold spaces, slashes and '#', so only the brackets delimit them reliably in free text.
 CITATION = re.compile(r"\[\s*([a-z][a-z0-9_]*:[^\[\]\n]{1,300}?)\s*\]")
@@ -29,7 +31,7 @@ class CallRecord:
 
 @dataclass
 class Episode:
-    task: dict
+    task: Task
     turns: int = 0
     clock: float = 0.0
     calls: list[CallRecord] = field(default_factory=list)
@@ -44,7 +46,7 @@ class Episode:
 
     @property
     def case(self) -> dict:
-        return self.task.get("case") or {}
+        return self.task.case
 
     @property
     def submitted(self) -> bool:
@@ -125,7 +127,7 @@ class EpisodeView:
 
     @property
     def truth(self) -> dict:
-        return self._episode.task.get("truth") or {}
+        return self._episode.task.truth
 
     @property
     def case(self) -> dict:
@@ -133,7 +135,7 @@ class EpisodeView:
 
     @property
     def vars(self) -> dict:
-        return _Lenient(self._episode.task.get("vars") or {})
+        return _Lenient(self._episode.task.vars)
 
     @property
     def clock(self) -> float:

@@ -12,6 +12,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable, Iterable
 
+from medgym.dsl.build import FamilyCard, Task
 from medgym.dsl.errors import Position, SpecError
 from medgym.runtime.agents import PROBES, OracleAgent, make_agent
 from medgym.runtime.agents.tuning import tuning
@@ -34,8 +35,8 @@ def run_episode(env: MedEnv, agent, task_id: str, agent_name: str | None = None,
         done = terminated or truncated
     task = env.episode.task
     record = {
-        "task_id": task["task_id"], "domain": env.domain.name, "family": task.get("family"),
-        "split": task.get("split"), "seed": task.get("seed"), "agent": agent_name or agent.name,
+        "task_id": task.task_id, "domain": env.domain.name, "family": task.family,
+        "split": task.split, "seed": task.seed, "agent": agent_name or agent.name,
         **env.summary(), "reward": reward, "components": last.get("reward_components", {}),
         "violations": [v["id"] for v in last.get("safety_violations", [])], "answer": env.episode.answer,
     }
@@ -51,7 +52,7 @@ def select_tasks(build: Build, domains: Iterable[str] | None, split: str | None,
     chosen = []
     for name in domains or build.domain_names:
         domain = build.domain(name)
-        ids = [t["task_id"] for s in ([split] if split else SPLITS) for t in domain.tasks(s)]
+        ids = [t.task_id for s in ([split] if split else SPLITS) for t in domain.tasks(s)]
         chosen += [(name, task_id) for task_id in ids[:limit]]
     return chosen
 
@@ -115,7 +116,7 @@ def gate_build(build_dir: Path) -> list[SpecError]:
     errors = []
     for name in build.domain_names:
         env = make_env(build_dir, name)
-        oracle = {task["task_id"]: run_episode(env, OracleAgent(), task["task_id"], keep_transcript=False)
+        oracle = {task.task_id: run_episode(env, OracleAgent(), task.task_id, keep_transcript=False)
                   for split in SPLITS for task in env.domain.tasks(split)}
         errors += _reference_errors(env.domain, oracle)
         errors += [e for e in (_probe_error(env.domain, row) for row in probe_table(env, oracle).values()) if e]
@@ -126,9 +127,9 @@ def _reference_errors(domain, oracle: dict[str, dict]) -> list[SpecError]:
     failures = defaultdict(list)
     for task_id, record in oracle.items():
         task = domain.task(task_id)
-        if record["reward"] < task.get("threshold", 0.95):
-            failures[task["family"]].append((task, record))
-    return [_gate_error(domain.data["families"].get(family, {}), found) for family, found in failures.items()]
+        if record["reward"] < task.threshold:
+            failures[task.family].append((task, record))
+    return [_gate_error(domain.spec.families.get(family), found) for family, found in failures.items()]
 
 
 def probe_table(env: MedEnv, oracle: dict[str, dict] | None = None, probes=PROBES,
@@ -137,18 +138,20 @@ def probe_table(env: MedEnv, oracle: dict[str, dict] | None = None, probes=PROBE
     with mean, ceiling (absolute), ok, the reference's mean and the families where the probe does best."""
     tasks = [task for split in splits for task in env.domain.tasks(split)]
     if oracle is None:
-        oracle = {t["task_id"]: run_episode(env, OracleAgent(), t["task_id"], keep_transcript=False) for t in tasks}
-    reference = _mean([oracle[t["task_id"]]["reward"] for t in tasks])
+        oracle = {t.task_id: run_episode(env, OracleAgent(), t.task_id, keep_transcript=False) for t in tasks}
+    reference = _mean([oracle[t.task_id]["reward"] for t in tasks])
     base_rate = _mean([exact_share(env.domain, t) for t in tasks])
-    ceilings = env.domain.data.get("probes") or {}
+    ceilings = env.domain.spec.probes
     table = {}
     for probe in probes:
         by_family = defaultdict(list)
         for task in tasks:
-            record = run_episode(env, make_agent(probe), task["task_id"], probe, keep_transcript=False)
-            by_family[task["family"]].append(record["reward"])
+            record = run_episode(env, make_agent(probe), task.task_id, probe, keep_transcript=False)
+            by_family[task.family].append(record["reward"])
         rewards = [r for values in by_family.values() for r in values]
-        declared = ceilings.get(probe, {}).get("ceiling", 0.25)
+        declared = ceilings[probe].ceiling if probe in ceilings else 0.25
+        if not isinstance(declared, float):  # below_reference: relative to the reference solution's mean
+            declared = declared.model_dump()
         limit = reference - declared["below_reference"] if isinstance(declared, dict) else float(declared)
         mean = _mean(rewards)
         best = sorted(((round(_mean(v), 3), f) for f, v in by_family.items()), reverse=True)[:3]
@@ -159,12 +162,12 @@ def probe_table(env: MedEnv, oracle: dict[str, dict] | None = None, probes=PROBE
     return table
 
 
-def exact_share(domain, task: dict) -> float:
+def exact_share(domain, task: Task) -> float:
     """1 when the domain's most common train answer is right in every field of this task: the share of tasks
     a constant answer gets right, the floor of what any reward monotone in correctness pays a blind policy."""
     answer = tuning(domain).answer
-    fields = (task.get("rubric") or {}).get("accuracy") or {}
-    return float(bool(fields) and accuracy(fields, answer, task.get("truth") or {}) >= 1.0 - 1e-9)
+    fields = task.rubric.accuracy
+    return float(bool(fields) and accuracy(fields, answer, task.truth) >= 1.0 - 1e-9)
 
 
 def _mean(values: list[float]) -> float:
@@ -174,8 +177,8 @@ def _mean(values: list[float]) -> float:
 def _probe_error(domain, row: dict) -> SpecError | None:
     if row["ok"]:
         return None
-    meta = (domain.data.get("probes") or {}).get(row["probe"], {})
-    where = Position(domain.data.get("file", f"<{domain.name}>"), meta.get("line", 0), meta.get("col", 0))
+    meta = domain.spec.probes.get(row["probe"])
+    where = Position(domain.spec.file, meta.line if meta else 0, meta.col if meta else 0)
     declared = row["declared"]
     bound = (f"{declared['below_reference']} below the reference solution's {row['reference']:.3f}"
              if isinstance(declared, dict) else f"{declared}")
@@ -188,7 +191,7 @@ def _probe_error(domain, row: dict) -> SpecError | None:
                                      "`probes:` with the reason a constant answer earns it")
 
 
-def _gate_error(family: dict, found: list) -> SpecError:
+def _gate_error(family: FamilyCard | None, found: list) -> SpecError:
     task, record = min(found, key=lambda item: item[1]["reward"])
     low = {k: v for k, v in record["components"].items() if v < 1.0}
     why = ", ".join(f"{k} {v:.2f}" for k, v in low.items())
@@ -196,7 +199,7 @@ def _gate_error(family: dict, found: list) -> SpecError:
         why += f"; safety rules violated: {', '.join(record['violations'])}"
     if record.get("reward_details", {}).get("predicate_errors"):
         why += f"; predicate errors: {'; '.join(record['reward_details']['predicate_errors'][:3])}"
-    message = (f"the reference solution scores {record['reward']:.3f} < {task.get('threshold', 0.95)} on "
-               f"{len(found)} task(s), e.g. {task['task_id']} ({why})")
-    return SpecError(message, Position(family.get("file", "<build>")),
-                     "play it with `medgym run --task " + task["task_id"] + " --agent oracle`")
+    message = (f"the reference solution scores {record['reward']:.3f} < {task.threshold} on "
+               f"{len(found)} task(s), e.g. {task.task_id} ({why})")
+    return SpecError(message, Position(family.file if family else "<build>"),
+                     "play it with `medgym run --task " + task.task_id + " --agent oracle`")

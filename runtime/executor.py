@@ -10,6 +10,7 @@ import importlib
 import random
 import zlib
 
+from medgym.dsl.build import kind_table
 from medgym.dsl.support import InstrumentInputError, read_inputs
 from medgym.runtime.build import Domain, Tool
 from medgym.runtime.episode import Episode
@@ -22,12 +23,11 @@ class ToolError(Exception):
 def execute(domain: Domain, episode: Episode, tool: Tool, arguments: dict) -> tuple[dict, str | None]:
     """Run the call; returns (result, resolved simulator topic or None)."""
     _check_ids(episode, tool, arguments)
-    handler = _HANDLERS[tool.kind]
-    return handler(domain, episode, tool, arguments)
+    return _HANDLERS[tool.kind](domain, episode, tool, arguments)
 
 
 def _check_ids(episode: Episode, tool: Tool, arguments: dict) -> None:
-    case_id = episode.case.get("id")
+    case_id = episode.case.get("id")  # case records are the domain's own JSON
     for param in tool.id_params:
         given = arguments.get(param)
         if case_id is not None and given is not None and str(given).strip().casefold() != str(case_id).casefold():
@@ -39,19 +39,19 @@ def _check_ids(episode: Episode, tool: Tool, arguments: dict) -> None:
 
 def _lookup(domain: Domain, episode: Episode, tool: Tool, arguments: dict):
     spec = tool.spec
-    prefix = ".".join(spec["path"])
-    value = _subtree(episode.case, spec["path"])
+    prefix = ".".join(spec.path)
+    value = _subtree(episode.case, spec.path)
     if value is None:
         return {"result": "not recorded for this patient"}, None
     if isinstance(value, dict):
-        value = _selected(value, arguments.get(spec.get("select")) if spec.get("select") else None)
-        if spec.get("revealed_only"):
+        value = _selected(value, arguments.get(spec.select) if spec.select else None)
+        if spec.revealed_only:
             value = _ready(domain, episode, prefix, value)
     episode.observe(prefix, value)
-    return {prefix.rsplit(".", 1)[-1]: _present(domain, prefix, value, spec.get("flags"))}, None
+    return {prefix.rsplit(".", 1)[-1]: _present(domain, prefix, value, spec.flags)}, None
 
 
-def _subtree(case: dict, path: list[str]):
+def _subtree(case: dict, path: tuple[str, ...]):
     node = case
     for part in path:
         if not isinstance(node, dict) or part not in node:
@@ -81,12 +81,12 @@ def _present(domain: Domain, prefix: str, value, flags: bool):
     """Numbers with a declared unit carry it, and a flag against the reference/critical range when asked."""
     if isinstance(value, dict):
         return {k: _present(domain, f"{prefix}.{k}", v, flags) for k, v in value.items()}
-    meta = domain.data.get("fields", {}).get(prefix)
-    if meta is None or isinstance(value, bool) or not isinstance(value, (int, float)) or not meta.get("unit"):
+    meta = domain.spec.fields.get(prefix)
+    if meta is None or isinstance(value, bool) or not isinstance(value, (int, float)) or not meta.unit:
         return value
-    shown = {"value": value, "unit": meta["unit"]}
+    shown = {"value": value, "unit": meta.unit}
     if flags:
-        flag = _flag(value, meta.get("reference"), meta.get("critical"))
+        flag = _flag(value, meta.reference, meta.critical)
         if flag:
             shown["flag"] = flag
     return shown
@@ -115,9 +115,9 @@ def _action(domain: Domain, episode: Episode, tool: Tool, arguments: dict):
     ready_at = episode.clock + tool.minutes
     result = {"status": "done", "tool": tool.name}
     result.update({k: v for k, v in arguments.items() if k not in tool.id_params})
-    if spec.get("reveals"):
-        prefix = ".".join(spec["reveals"])
-        select = spec.get("select")
+    if spec.reveals:
+        prefix = ".".join(spec.reveals)
+        select = spec.select
         if select:
             names = arguments.get(select)
             for name in names if isinstance(names, list) else [names]:
@@ -136,7 +136,7 @@ def _action(domain: Domain, episode: Episode, tool: Tool, arguments: dict):
 def _instrument(domain: Domain, episode: Episode, tool: Tool, arguments: dict):
     """Check every input at once (the env leaves instrument tools to this), converting numbers given as text
     with a unit ("183 umol/L") into the instrument's units; the call is then recorded with the values used."""
-    function = domain.build.instruments[tool.spec["instrument"]]
+    function = domain.build.instruments[tool.spec.instrument]
     inputs = {k: v for k, v in arguments.items() if k not in tool.id_params}
     spec = getattr(function, "input_spec", None)  # absent in builds compiled by an older medgym
     try:
@@ -152,29 +152,29 @@ def _instrument(domain: Domain, episode: Episode, tool: Tool, arguments: dict):
 
 
 def _table(domain: Domain, episode: Episode, tool: Tool, arguments: dict):
-    table = domain.build.tables[tool.spec["table"]]
-    key_param = tool.spec.get("key_param")
+    table = domain.build.tables[tool.spec.table]
+    key_param = tool.spec.key_param
     if key_param is None:
-        return {"table": table["name"], "source": table.get("source"), "rows": table["rows"]}, None
+        return {"table": table.name, "source": table.source, "rows": table.rows}, None
     wanted = str(arguments.get(key_param, "")).strip().casefold()
-    for row in table["rows"]:
-        if str(row.get(table["key"], "")).casefold() == wanted:
-            return dict(row, source=table.get("source")), None
-    keys = ", ".join(str(r.get(table["key"])) for r in table["rows"][:40])
-    raise ToolError(f"no entry {arguments.get(key_param)!r} in {table['name']}; entries: {keys}")
+    for row in table.rows:  # rows are the table's own columns (plain JSON)
+        if str(row.get(table.key, "")).casefold() == wanted:
+            return dict(row, source=table.source), None
+    keys = ", ".join(str(r.get(table.key)) for r in table.rows[:40])
+    raise ToolError(f"no entry {arguments.get(key_param)!r} in {table.name}; entries: {keys}")
 
 
 # -- simulator -------------------------------------------------------------------------------------------------
 
 def _simulator(domain: Domain, episode: Episode, tool: Tool, arguments: dict):
-    question = str(arguments.get(tool.spec["question_param"], ""))
+    question = str(arguments.get(tool.spec.question_param, ""))
     topic = domain.topic_matcher.match(question)
-    entity = domain.data.get("entity", "patient")
+    entity = domain.spec.entity
     if topic is None:
-        topics = "; ".join(f"{d.get('description', name)}" for name, d in domain.data.get("history_topics", {}).items())
+        topics = "; ".join(t.description or name for name, t in domain.spec.history_topics.items())
         raise ToolError(f"the {entity} does not understand the question; ask about one thing at a time, e.g. "
                         f"{topics[:600]}")
-    variants = episode.task.get("history", {}).get(topic)
+    variants = episode.task.history.get(topic)
     times = episode.asked.get(topic, 0)
     episode.asked[topic] = times + 1
     if not variants:
@@ -188,7 +188,7 @@ _NOTHING_TO_ADD = ("I don't think so, no.", "Nothing I've noticed.", "No, nothin
 
 def _pick(episode: Episode, topic: str, times: int, n: int) -> int:
     """Deterministic per task and topic: the first answer is seeded, a repeated question gets the next wording."""
-    seed = zlib.crc32(f"{episode.task.get('task_id')}|{episode.task.get('seed')}|{topic}".encode())
+    seed = zlib.crc32(f"{episode.task.task_id}|{episode.task.seed}|{topic}".encode())
     return (random.Random(seed).randrange(n) + times) % n
 
 
@@ -202,7 +202,7 @@ def _kb_search(domain: Domain, episode: Episode, tool: Tool, arguments: dict):
         kb = _knowledge_base()
     except KBError as exc:
         raise ToolError(f"the knowledge base is not available: {exc}") from None
-    if tool.spec.get("op") == "read":
+    if tool.spec.op == "read":
         result = read_passage(kb, arguments.get("passage_id"))
     else:
         result = search_knowledge(kb, arguments.get("query"), arguments.get("k", 5), arguments.get("source"))
@@ -228,7 +228,7 @@ def _submit(domain: Domain, episode: Episode, tool: Tool, arguments: dict):
 
 
 def _python(domain: Domain, episode: Episode, tool: Tool, arguments: dict):
-    module_name, _, attr = tool.spec["function"].partition(":")
+    module_name, _, attr = tool.spec.function.partition(":")
     function = getattr(importlib.import_module(module_name), attr)
     try:
         result = function(case=episode.case, state=episode, **arguments)
@@ -237,5 +237,6 @@ def _python(domain: Domain, episode: Episode, tool: Tool, arguments: dict):
     return (result if isinstance(result, dict) else {"result": result}), None
 
 
-_HANDLERS = {"lookup": _lookup, "action": _action, "instrument": _instrument, "table": _table,
-             "simulator": _simulator, "kb_search": _kb_search, "submit": _submit, "python": _python}
+_HANDLERS = kind_table({"lookup": _lookup, "action": _action, "instrument": _instrument, "table": _table,
+                        "simulator": _simulator, "kb_search": _kb_search, "submit": _submit, "python": _python},
+                       "medgym.runtime.executor._HANDLERS")

@@ -21,6 +21,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from medgym.dsl.build import AccuracyRule, Process, Rubric, SafetyRule, Task
+from medgym.dsl.components import COMPONENT_NAMES, component_table
 from medgym.runtime.build import Domain
 from medgym.runtime.episode import CallRecord, Episode, EpisodeView, call_matches, canonical
 
@@ -31,14 +33,13 @@ UNNEEDED_ORDER_COST = 0.05  # each test, study or treatment ordered that the tas
 UNNEEDED_QUESTION_COST = 0.02  # each history topic the task does not need (two minutes of a clinician's time)
 IRRELEVANT_TOOL_COST = 0.05  # each call to a tool the task has no use for
 OVER_LIMIT_COST = 0.1  # each call beyond max_calls
-COMPONENTS = ("accuracy", "process", "safety", "format", "coherence", "assertion")
+COMPONENTS = COMPONENT_NAMES  # declared in medgym.dsl.components
 
-BUILTIN_RULES = (
-    {"id": "no_decision", "severity": "major", "category": "no_decision",
-     "message": "The episode ended without a submitted decision."},
-    {"id": "premature_closure", "severity": "major", "category": "premature_closure",
-     "message": "The answer was submitted before anything about the case was observed."},
-)
+NO_DECISION = SafetyRule(id="no_decision", severity="major", category="no_decision", predicate="", needs_answer=False,
+                         message="The episode ended without a submitted decision.")
+PREMATURE_CLOSURE = SafetyRule(id="premature_closure", severity="major", category="premature_closure", predicate="",
+                               needs_answer=True,
+                               message="The answer was submitted before anything about the case was observed.")
 
 
 @dataclass
@@ -52,28 +53,46 @@ class Reward:
         return {"total": self.total, **self.components}
 
 
+@dataclass
+class _Scoring:
+    """What the component scorers share for one episode: its rubric, the violated rules, each answer field's
+    match score, and the predicate errors found on the way."""
+
+    domain: Domain
+    episode: Episode
+    view: EpisodeView
+    rubric: Rubric
+    fields: dict[str, float]
+    violations: list[SafetyRule]
+    errors: list[str]
+
+
 def score_episode(domain: Domain, episode: Episode) -> Reward:
     view = EpisodeView(episode)
-    rubric = episode.task.get("rubric") or {}
+    rubric = episode.task.rubric
     errors: list[str] = []
     violations = _violations(domain, episode, view, rubric, errors)
-    fields = field_scores(rubric.get("accuracy") or {}, episode.answer, episode.task.get("truth") or {})
-    components = {
-        "accuracy": weighted_accuracy(rubric.get("accuracy") or {}, fields),
-        "process": process(rubric.get("process") or {}, episode, domain),
-        "safety": 1.0 - max((PENALTY[v["severity"]] for v in violations), default=0.0),
-        "format": format_score(episode),
-        "coherence": _coherence(domain, episode, view, rubric.get("coherence") or [], fields, errors),
-    }
-    assertions = rubric.get("assertions") or []
-    if assertions:
-        components["assertion"] = _assertions(domain, episode, view, assertions, errors)
-    total = composite(domain.data.get("reward") or {}, components)
-    if any(v["severity"] == "critical" for v in violations):
+    fields = field_scores(rubric.accuracy, episode.answer, episode.task.truth)
+    scoring = _Scoring(domain, episode, view, rubric, fields, violations, errors)
+    components = {}
+    for name, scorer in _SCORERS.items():
+        value = scorer(scoring)
+        if value is not None:  # an optional component the task does not declare
+            components[name] = value
+    total = composite(domain.spec.reward.model_dump(), components)
+    if any(v.severity == "critical" for v in violations):
         total = min(total, CRITICAL_CAP)
     components = {k: round(v, 6) for k, v in components.items()}
     details = {"predicate_errors": errors} if errors else {}
-    return Reward(round(total, 6), components, violations, details)
+    return Reward(round(total, 6), components, [v.violation() for v in violations], details)
+
+
+def _safety(s: _Scoring) -> float:
+    return 1.0 - max((PENALTY[v.severity] for v in s.violations), default=0.0)
+
+
+def _assertion(s: _Scoring) -> float | None:
+    return _assertions(s.domain, s.episode, s.view, s.rubric.assertions, s.errors) if s.rubric.assertions else None
 
 
 def composite(weights: dict, components: dict) -> float:
@@ -92,35 +111,30 @@ def composite(weights: dict, components: dict) -> float:
 
 # -- accuracy ---------------------------------------------------------------------------------------------------
 
-def field_scores(fields: dict, answer: dict | None, truth: dict) -> dict[str, float]:
+def field_scores(fields: dict[str, AccuracyRule], answer: dict | None, truth: dict) -> dict[str, float]:
     """Each rubric answer field's match score in [0, 1] (all 0 without a submission)."""
     answer = answer or {}
-    return {name: match_field(_spec(spec), answer.get(name), truth.get(name)) if answer else 0.0
-            for name, spec in fields.items()}
+    return {name: match_field(rule, answer.get(name), truth.get(name)) if answer else 0.0
+            for name, rule in fields.items()}
 
 
-def weighted_accuracy(fields: dict, scores: dict[str, float]) -> float:
-    weights = {name: float(_spec(spec).get("weight", 1.0)) for name, spec in fields.items()}
-    total = sum(weights.values())
-    return sum(weights[name] * scores.get(name, 0.0) for name in weights) / total if total else 0.0
+def weighted_accuracy(fields: dict[str, AccuracyRule], scores: dict[str, float]) -> float:
+    total = sum(rule.weight for rule in fields.values())
+    return sum(rule.weight * scores.get(name, 0.0) for name, rule in fields.items()) / total if total else 0.0
 
 
-def accuracy(fields: dict, answer: dict | None, truth: dict) -> float:
+def accuracy(fields: dict[str, AccuracyRule], answer: dict | None, truth: dict) -> float:
     if answer is None or not fields:
         return 0.0
     return weighted_accuracy(fields, field_scores(fields, answer, truth))
 
 
-def _spec(spec) -> dict:
-    return spec if isinstance(spec, dict) else {"match": spec}
-
-
-def match_field(spec: dict, given, expected) -> float:
+def match_field(rule: AccuracyRule, given, expected) -> float:
     if given is None:
         return 0.0
-    kind = spec.get("match", "exact")
+    kind = rule.match
     if kind == "numeric":
-        return float(_numeric(given, expected, spec.get("tolerance", 0.0), spec.get("rel_tolerance", 0.0)))
+        return float(_numeric(given, expected, rule.tolerance, rule.rel_tolerance))
     if kind == "set_f1":
         return _f1(_as_set(given), _as_set(expected))
     if kind == "token_f1":
@@ -185,22 +199,22 @@ def _option(value):
 
 # -- process ----------------------------------------------------------------------------------------------------
 
-def process(spec: dict, episode: Episode, domain: Domain) -> float:
+def process(spec: Process, episode: Episode, domain: Domain) -> float:
     """Required items satisfied, minus costs counted per item (see the module docstring). Knowledge-base
     searches are never unneeded: looking up evidence has no clinical cost (repeating one still counts)."""
     submit = _submit_tool(domain)
     calls = [c for c in episode.calls if c.ok and c.name != submit]
-    checks = [any(call_matches(c, r["tool"], r.get("args") or {}) for c in calls) for r in spec.get("require", [])]
+    checks = [any(call_matches(c, r.tool, r.args) for c in calls) for r in spec.require]
     names = [c.name for c in calls]
-    checks += [episode.submitted and name in names for name in spec.get("before_answer", [])]
-    checks += [a in names and b in names and names.index(a) < names.index(b) for a, b in spec.get("order", [])]
+    checks += [episode.submitted and name in names for name in spec.before_answer]
+    checks += [a in names and b in names and names.index(a) < names.index(b) for a, b in spec.order]
     base = (sum(checks) / len(checks)) if checks else float(episode.submitted)
-    limit = spec.get("max_calls") or max(6, 2 * len(episode.task.get("reference") or []))
+    limit = spec.max_calls or max(6, 2 * len(episode.task.reference))
     over = max(0, len(calls) - limit)
     return min(1.0, max(0.0, base - _item_costs(spec, episode, domain, calls) - OVER_LIMIT_COST * over))
 
 
-def _item_costs(spec: dict, episode: Episode, domain: Domain, calls: list[CallRecord]) -> float:
+def _item_costs(spec: Process, episode: Episode, domain: Domain, calls: list[CallRecord]) -> float:
     needed = _needed_items(spec, episode.task, domain)
     relevant = _relevant_tools(spec, episode.task)
     seen: set = set()
@@ -232,7 +246,7 @@ def call_items(call: CallRecord, tool) -> list[tuple]:
     if tool.kind == "simulator":
         return [(call.name, "topic", call.topic)]
     args = {k: v for k, v in call.arguments.items() if k not in tool.id_params}
-    select = tool.spec.get("select") if tool.kind == "action" else None
+    select = tool.spec.select if tool.kind == "action" else None
     if select and select in args:
         rest = canonical({k: v for k, v in args.items() if k != select})
         return [(call.name, rest, canonical(v)) for v in _listed(args[select])] or [(call.name, rest)]
@@ -246,27 +260,27 @@ def _listed(value) -> list:
 _NEEDED: dict[tuple, frozenset] = {}
 
 
-def _needed_items(spec: dict, task: dict, domain: Domain) -> frozenset:
+def _needed_items(spec: Process, task: Task, domain: Domain) -> frozenset:
     """Items of the reference solution's calls and of the process requirements' named arguments (computed
     once per task: a build is read-only while episodes run)."""
-    key = (str(domain.build.path), domain.build.manifest.get("spec_hash"), domain.name, task.get("task_id"))
+    key = (str(domain.build.path), domain.build.manifest.spec_hash, domain.name, task.task_id)
     if key not in _NEEDED:
         _NEEDED[key] = frozenset(_reference_items(spec, task, domain))
     return _NEEDED[key]
 
 
-def _reference_items(spec: dict, task: dict, domain: Domain) -> set:
+def _reference_items(spec: Process, task: Task, domain: Domain) -> set:
     needed = set()
-    for step in task.get("reference") or []:
-        tool = domain.tools.get(step["name"])
+    for step in task.reference:
+        tool = domain.tools.get(step.name)
         if tool is None:
             continue
-        topic = domain.topic_matcher.match(str(step["arguments"].get(tool.spec.get("question_param") or "", ""))) \
+        topic = domain.topic_matcher.match(str(step.arguments.get(tool.spec.question_param, ""))) \
             if tool.kind == "simulator" else None
-        needed.update(call_items(CallRecord(0, step["name"], step["arguments"], True, topic=topic), tool))
-    for requirement in spec.get("require", []):
-        tool = domain.tools.get(requirement["tool"])
-        args = requirement.get("args") or {}
+        needed.update(call_items(CallRecord(0, step.name, step.arguments, True, topic=topic), tool))
+    for requirement in spec.require:
+        tool = domain.tools.get(requirement.tool)
+        args = requirement.args
         if tool is None:
             continue
         if tool.kind == "simulator" and "topic" in args:
@@ -276,10 +290,10 @@ def _reference_items(spec: dict, task: dict, domain: Domain) -> set:
     return needed
 
 
-def _relevant_tools(spec: dict, task: dict) -> set[str]:
-    names = {step["name"] for step in task.get("reference") or []}
-    names |= {r["tool"] for r in spec.get("require", [])} | set(spec.get("before_answer", []))
-    names |= {name for pair in spec.get("order", []) for name in pair}
+def _relevant_tools(spec: Process, task: Task) -> set[str]:
+    names = {step.name for step in task.reference}
+    names |= {r.tool for r in spec.require} | set(spec.before_answer)
+    names |= {name for pair in spec.order for name in pair}
     return names
 
 
@@ -295,22 +309,22 @@ def format_score(episode: Episode) -> float:
 
 # -- predicates: safety, coherence, assertions ------------------------------------------------------------------
 
-def _violations(domain: Domain, episode: Episode, view: EpisodeView, rubric: dict, errors: list) -> list[dict]:
+def _violations(domain: Domain, episode: Episode, view: EpisodeView, rubric: Rubric, errors: list) -> list[SafetyRule]:
     found = []
     if not episode.submitted:
-        found.append(dict(BUILTIN_RULES[0]))
+        found.append(NO_DECISION)
     elif not _observed_something(domain, episode):
-        found.append(dict(BUILTIN_RULES[1]))
-    for rule in list(domain.data.get("safety") or []) + list(rubric.get("safety") or []):
-        if rule.get("needs_answer") and not episode.submitted:
+        found.append(PREMATURE_CLOSURE)
+    for rule in domain.spec.safety + rubric.safety:
+        if rule.needs_answer and not episode.submitted:
             continue
-        if _holds(domain, rule["predicate"], view, errors):
-            found.append({k: rule[k] for k in ("id", "severity", "category", "message") if k in rule})
+        if _holds(domain, rule.predicate, view, errors):
+            found.append(rule)
     return found
 
 
 def _submit_tool(domain: Domain) -> str:
-    return domain.data.get("submit_tool", "submit_answer")
+    return domain.spec.submit_tool
 
 
 def _observed_something(domain: Domain, episode: Episode) -> bool:
@@ -324,21 +338,21 @@ def _coherence(domain: Domain, episode: Episode, view: EpisodeView, checks: list
     coherence must never pay for a wrong answer."""
     if not episode.submitted:
         return 0.0
-    applicable = [c for c in checks if c.get("when") is None or _holds(domain, c["when"], view, errors)]
+    applicable = [c for c in checks if c.when is None or _holds(domain, c.when, view, errors)]
     if not applicable:
         return float(_observed_something(domain, episode))
     total = 0.0
     for check in applicable:
-        if _holds(domain, check["predicate"], view, errors):
-            total += min((fields[f] for f in check.get("answer_fields") or () if f in fields), default=1.0)
+        if _holds(domain, check.predicate, view, errors):
+            total += min((fields[f] for f in check.answer_fields if f in fields), default=1.0)
     return total / len(applicable)
 
 
-def _assertions(domain: Domain, episode: Episode, view: EpisodeView, checks: list, errors: list) -> float:
-    applicable = [c for c in checks if episode.submitted or not c.get("needs_answer")]
+def _assertions(domain: Domain, episode: Episode, view: EpisodeView, checks, errors: list) -> float:
+    applicable = [c for c in checks if episode.submitted or not c.needs_answer]
     if not applicable:
         return 0.0
-    return sum(_holds(domain, c["predicate"], view, errors) for c in applicable) / len(applicable)
+    return sum(_holds(domain, c.predicate, view, errors) for c in applicable) / len(applicable)
 
 
 def _holds(domain: Domain, name: str, view: EpisodeView, errors: list) -> bool:
@@ -353,3 +367,14 @@ def _holds(domain: Domain, name: str, view: EpisodeView, errors: list) -> bool:
     except (TypeError, ValueError, KeyError, AttributeError, ZeroDivisionError, ArithmeticError) as exc:
         errors.append(f"{name}: {type(exc).__name__}: {exc}")
         return False
+
+
+# One scorer per declared component (medgym.dsl.components), in its order; None: absent from this episode.
+_SCORERS = component_table({
+    "accuracy": lambda s: weighted_accuracy(s.rubric.accuracy, s.fields),
+    "process": lambda s: process(s.rubric.process, s.episode, s.domain),
+    "safety": _safety,
+    "format": lambda s: format_score(s.episode),
+    "coherence": lambda s: _coherence(s.domain, s.episode, s.view, s.rubric.coherence, s.fields, s.errors),
+    "assertion": _assertion,
+}, "medgym.runtime.rewards._SCORERS")

@@ -11,6 +11,7 @@ from rich import box
 from rich.table import Table
 
 from medgym.cli._app import abort, app, build_or_abort, console_err
+from medgym.dsl.components import COMPONENTS
 
 
 @app.command("eval")
@@ -99,12 +100,12 @@ def _probe_cell(row: dict) -> str:
     return f"{row['mean']:.3f} / {row['ceiling']:.2f} {mark}"
 
 
-SHORT = {"accuracy": "acc", "process": "proc", "safety": "safe", "format": "fmt", "coherence": "coh",
-         "assertion": "assert"}
+SHORT = {c.name: c.short for c in COMPONENTS}
 
 
 def _print_summary(summary: dict, out: Optional[Path]) -> None:
-    names = sorted({k for d in summary["per_domain"].values() for k in d["components"]})
+    present = {k for d in summary["per_domain"].values() for k in d["components"]}
+    names = [c.name for c in COMPONENTS if c.name in present]  # in their declared order
     table = Table(title=f"medgym eval: {summary['agent']}", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     table.add_column("domain", no_wrap=True, min_width=max(len(d) for d in [*summary["per_domain"], "domain"]))
     for column in ["n", "reward", "min"] + [SHORT.get(k, k) for k in names]:

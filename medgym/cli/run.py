@@ -53,7 +53,7 @@ def run_command(
         console_err.print(observation, highlight=False, markup=False, soft_wrap=True)
         done = terminated or truncated
     console_err.rule("end" + (" (turn limit)" if truncated else ""))
-    typer.echo(json.dumps({"task_id": env.episode.task["task_id"], "reward": reward,
+    typer.echo(json.dumps({"task_id": env.episode.task.task_id, "reward": reward,
                            "components": info["reward_components"],
                            "violations": [v["id"] for v in info["safety_violations"]]}, indent=1))
 
@@ -77,8 +77,8 @@ def _prompt(env):
             tool = env.domain.tools.get(line.split(maxsplit=1)[1])
             console_err.print(json.dumps(tool.openai(), indent=1) if tool else "no such tool", markup=False)
         elif line == ":reference":
-            for step in env.episode.task.get("reference") or []:
-                console_err.print(f"{step['name']} {json.dumps(step['arguments'], ensure_ascii=False)}", markup=False)
+            for step in env.episode.task.reference:
+                console_err.print(f"{step.name} {json.dumps(step.arguments, ensure_ascii=False)}", markup=False)
         else:
             return _shorthand(line) or line
 

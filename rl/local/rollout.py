@@ -134,7 +134,7 @@ def play(model, fmt: ChatFormat, pool: EnvPool, tasks: Sequence[tuple[str, str]]
             t0 = time.perf_counter()
             _, info = env.reset(options={"task_id": task_id})
             stats.env_s += time.perf_counter() - t0
-            messages, tools = fmt.opening(info["system"], info["ticket"], info["tools"], env.domain.data.get("card"))
+            messages, tools = fmt.opening(info["system"], info["ticket"], info["tools"], env.domain.spec.card.model_dump())
             trajectories.append(Trajectory(domain, task_id, Conversation(fmt, messages, tools)))
             envs.append(env)
     stats.render_s += time.perf_counter() - started

@@ -49,8 +49,8 @@ def domain_hints(build: Build, domains: list[str]) -> dict[str, HintSet]:
     """Each domain's hints from its build (``domain.json`` "hints"), the default set where it declares none."""
     out = {}
     for name in domains:
-        declared = build.domain(name).data.get("hints") or {}
-        reinforcing, corrective = tuple(declared.get("reinforcing") or ()), tuple(declared.get("corrective") or ())
+        declared = build.domain(name).spec.hints
+        reinforcing, corrective = tuple(declared.reinforcing), tuple(declared.corrective)
         out[name] = HintSet(reinforcing, corrective, name) if reinforcing and corrective else DEFAULT_HINTS
     return out
 

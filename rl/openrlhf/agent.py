@@ -113,7 +113,7 @@ class MedAgentInstance(AgentInstanceBase):
             self.label = label = TaskLabel.parse(states["label"])
         except ValueError as exc:
             raise AgentError(str(exc)) from None
-        manifest_hash = Build.open(label.build).manifest.get("spec_hash", "")
+        manifest_hash = Build.open(label.build).manifest.spec_hash
         if label.build_hash and manifest_hash != label.build_hash:
             raise AgentError(f"the build at {label.build} has spec hash {manifest_hash[:12]}, the dataset was "
                              f"exported from {label.build_hash[:12]}: re-export the dataset or restore the build")
@@ -122,7 +122,7 @@ class MedAgentInstance(AgentInstanceBase):
         _, info = self.env.reset(options={"task_id": label.task_id})
         self.fmt = ChatFormat(self.tokenizer, label.prompt)
         self.messages, self.tools = self.fmt.opening(info["system"], info["ticket"], info["tools"],
-                                                      self.env.domain.data.get("card"))
+                                                      self.env.domain.spec.card.model_dump())
         return {"observation": self.fmt.render(self.messages, self.tools, True)}
 
     async def step(self, states: dict, **kwargs) -> dict:

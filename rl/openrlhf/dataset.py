@@ -126,12 +126,12 @@ def prompt_rows(build: str | Path, *, split: str = "train", domains: Sequence[st
         if not tasks:
             continue
         env = make_env(build, name, split=split)
-        hints = domain.data.get("hints") or None
+        hints = domain.spec.hints.model_dump()
         for task in tasks:
-            _, info = env.reset(options={"task_id": task["task_id"]})
-            label = TaskLabel(task_id=task["task_id"], domain=name, split=split, seed=task.get("seed"),
-                              build=str(build), build_hash=compiled.manifest.get("spec_hash", ""),
-                              hints=hints, hint_seed=zlib.crc32(task["task_id"].encode()), **settings)
+            _, info = env.reset(options={"task_id": task.task_id})
+            label = TaskLabel(task_id=task.task_id, domain=name, split=split, seed=task.seed,
+                              build=str(build), build_hash=compiled.manifest.spec_hash,
+                              hints=hints, hint_seed=zlib.crc32(task.task_id.encode()), **settings)
             rows.append({"input": [{"role": "system", "content": info["system"]},
                                    {"role": "user", "content": info["ticket"]}],
                          "label": label.to_json(), "datasource": name})

@@ -13,10 +13,10 @@ class OracleAgent:
     name = "oracle"
 
     def __init__(self):
-        self.turns: list[list[dict]] = []
+        self.turns: list[list] = []
 
     def start(self, env, observation: str, info: dict) -> None:
-        reference = list(env.episode.task.get("reference") or [])
+        reference = list(env.episode.task.reference)
         # One call per turn as a careful agent would, packed tighter only when the turn limit demands it.
         per_turn = max(1, math.ceil(len(reference) / max(1, env.max_turns)))
         self.turns = [reference[i:i + per_turn] for i in range(0, len(reference), per_turn)]
@@ -24,4 +24,4 @@ class OracleAgent:
     def act(self, observation: str, info: dict) -> str:
         if not self.turns:
             return "I have nothing more to do."
-        return "\n".join(hermes(step["name"], step["arguments"]) for step in self.turns.pop(0))
+        return "\n".join(hermes(step.name, step.arguments) for step in self.turns.pop(0))

@@ -46,8 +46,8 @@ class GuessAgent:
         self.env = env
 
     def act(self, observation: str, info: dict) -> str:
-        tool = self.env.domain.tools[self.env.domain.data["submit_tool"]]
-        truth = self.env.episode.task.get("truth") or {}
+        tool = self.env.domain.submit_tool
+        truth = self.env.episode.task.truth
         return hermes(tool.name, schema_arguments(tool, self.env.episode.case, avoid=truth))
 
 
@@ -59,12 +59,12 @@ class SpamAgent:
 
     def act(self, observation: str, info: dict) -> str:
         domain = self.env.domain
-        submit = domain.data["submit_tool"]
+        submit = domain.spec.submit_tool
         case = self.env.episode.case
         if not self.sent:
             self.sent = True
             return "\n".join(hermes(t.name, schema_arguments(t, case)) for t in domain.tools.values() if t.name != submit)
-        truth = self.env.episode.task.get("truth") or {}
+        truth = self.env.episode.task.truth
         return hermes(submit, schema_arguments(domain.tools[submit], case, avoid=truth))
 
 
@@ -91,7 +91,7 @@ class GarbageAgent:
 def schema_arguments(tool, case: dict, avoid: dict | None = None, optional: bool = False) -> dict:
     """Arguments that satisfy `tool`'s schema: the case id for id parameters, else the first allowed value
     (or, with `avoid`, the first allowed value that differs from it); optional parameters too when asked."""
-    schema = tool.spec["parameters"]
+    schema = tool.spec.parameters
     args = {}
     for name in (schema.get("properties", {}) if optional else schema.get("required", [])):
         prop = schema["properties"][name]
@@ -151,7 +151,7 @@ class _Scripted:
 
     @property
     def submit(self):
-        return self.domain.tools[self.domain.data["submit_tool"]]
+        return self.domain.submit_tool
 
     def with_ids(self, tool, arguments: dict) -> dict:
         return {**{p: self.case_id for p in tool.id_params}, **arguments}
@@ -180,7 +180,7 @@ class _Scripted:
         episode = self.env.episode
         defaults = schema_arguments(tool, episode.case)
         arguments = {}
-        for param in tool.spec["parameters"].get("properties", {}):
+        for param in tool.spec.parameters.get("properties", {}):
             path = tuned.inputs.get(tool.name, {}).get(param)
             if path is not None and _observed(episode, path):
                 arguments[param] = _leaf(episode.case, path)
@@ -191,7 +191,7 @@ class _Scripted:
         return tool.name, arguments
 
     def reference_steps(self) -> list[tuple[str, dict]]:
-        return [(s["name"], s["arguments"]) for s in self.env.episode.task.get("reference") or []]
+        return [(s.name, s.arguments) for s in self.env.episode.task.reference]
 
 
 def _observed(episode, path: str) -> bool:
@@ -225,7 +225,7 @@ class LazyAgent(_Scripted):
 
     def script(self) -> list:
         reads = [(n, a) for n, a in tuning(self.domain).plan
-                 if self.domain.tools[n].kind == "lookup" and not self.domain.tools[n].spec.get("revealed_only")]
+                 if self.domain.tools[n].kind == "lookup" and not self.domain.tools[n].spec.revealed_only]
         return [[(n, self.with_ids(self.domain.tools[n], a))] for n, a in reads[:2]] + [[self.blind_answer()]]
 
 
@@ -234,14 +234,14 @@ class ShotgunAgent(_Scripted):
 
     def script(self) -> list:
         tools = list(self.domain.tools.values())
-        orders = [(t.name, self.with_ids(t, everything(t))) for t in tools if t.kind == "action" and t.spec.get("reveals")]
+        orders = [(t.name, self.with_ids(t, everything(t))) for t in tools if t.kind == "action" and t.spec.reveals]
         reads = [(t.name, self.with_ids(t, {})) for t in tools
-                 if t.kind == "lookup" and not t.spec.get("revealed_only") and not _required_params(t)]
+                 if t.kind == "lookup" and not t.spec.revealed_only and not _required_params(t)]
         results = [(t.name, self.with_ids(t, {})) for t in tools
-                   if t.kind == "lookup" and t.spec.get("revealed_only") and not _required_params(t)]
-        questions = [(t.name, self.with_ids(t, {t.spec["question_param"]: _question(topic)}))
+                   if t.kind == "lookup" and t.spec.revealed_only and not _required_params(t)]
+        questions = [(t.name, self.with_ids(t, {t.spec.question_param: _question(topic)}))
                      for t in tools if t.kind == "simulator"
-                     for topic in self.domain.data.get("history_topics", {}).values()]
+                     for topic in self.domain.spec.history_topics.values()]
         instruments = [t for t in tools if t.kind == "instrument"]
         first = orders + reads + questions
         return [first, results, lambda: [self.instrument_call(t) for t in instruments], self.echo_answer]
@@ -257,20 +257,20 @@ class ShotgunAgent(_Scripted):
 
 
 def _required_params(tool) -> list[str]:
-    return [p for p in tool.spec["parameters"].get("required", []) if p not in tool.id_params]
+    return [p for p in tool.spec.parameters.get("required", []) if p not in tool.id_params]
 
 
-def _question(topic: dict) -> str:
-    words = topic.get("ask") or ["anything else"]
+def _question(topic) -> str:
+    words = topic.ask or ["anything else"]
     return f"Tell me about {words[0]}."
 
 
 def everything(tool) -> dict:
     """An order for every item the tool offers (its selection list filled with every allowed value)."""
-    select = tool.spec.get("select")
+    select = tool.spec.select
     if not select:
         return {k: v for k, v in schema_arguments(tool, {}).items() if k not in tool.id_params}
-    items = tool.spec["parameters"]["properties"][select].get("items", {}).get("enum", [])
+    items = tool.spec.parameters["properties"][select].get("items", {}).get("enum", [])
     return {select: list(items)}
 
 
@@ -325,7 +325,7 @@ class OverorderAgent(_Scripted):
     def script(self) -> list:
         *work, submit = self.reference_steps()
         orders = [(t.name, self.with_ids(t, everything(t))) for t in self.domain.tools.values()
-                  if t.kind == "action" and t.spec.get("reveals")]
+                  if t.kind == "action" and t.spec.reveals]
         steps = [[s] for s in work] + [[o] for o in orders]
         return [t for chunk in self.packed(steps, reserve=1) for t in [[c for turn in chunk for c in turn]]] + [[submit]]
 
@@ -335,8 +335,8 @@ class WrongAfterWorkupAgent(_Scripted):
 
     def script(self) -> list:
         *work, (name, answer) = self.reference_steps()
-        truth = self.env.episode.task.get("truth") or {}
-        fields = (self.env.episode.task.get("rubric") or {}).get("accuracy") or {}
+        truth = self.env.episode.task.truth
+        fields = self.env.episode.task.rubric.accuracy
         wrong = schema_arguments(self.submit, self.env.episode.case, avoid=truth, optional=True)
         answer = dict(answer, **{k: wrong[k] for k in fields if k in wrong})
         turns = [t for chunk in self.packed([[s] for s in work], reserve=1) for t in [[c for turn in chunk for c in turn]]]

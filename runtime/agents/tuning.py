@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from statistics import median
 
+from medgym.dsl.build import Task
 from medgym.runtime.episode import canonical
 
 PLAN_SHARE = 0.4  # a tool joins the fixed plan when at least this share of train references call it
@@ -34,7 +35,7 @@ _CACHE: dict[tuple, Tuning] = {}
 
 def tuning(domain) -> Tuning:
     """The domain's tuning, computed once per build and domain."""
-    key = (str(domain.build.path), domain.build.manifest.get("spec_hash"), domain.name)
+    key = (str(domain.build.path), domain.build.manifest.spec_hash, domain.name)
     if key not in _CACHE:
         _CACHE[key] = _tune(domain)
     return _CACHE[key]
@@ -42,7 +43,7 @@ def tuning(domain) -> Tuning:
 
 def _tune(domain) -> Tuning:
     tasks = domain.tasks("train") or [t for s in ("val", "test") for t in domain.tasks(s)]
-    submit = domain.tools[domain.data["submit_tool"]]
+    submit = domain.submit_tool
     out = Tuning(answer=_answer_modes(tasks, submit), plan=_fixed_plan(domain, tasks))
     instruments = [t for t in domain.tools.values() if t.kind == "instrument"]
     for tool in instruments:
@@ -57,31 +58,31 @@ def _mode(values: list):
     return json.loads(counts.most_common(1)[0][0]) if counts else None
 
 
-def _answer_modes(tasks: list[dict], submit) -> dict:
+def _answer_modes(tasks: list[Task], submit) -> dict:
     modes = {}
-    for name in submit.spec["parameters"]["properties"]:
+    for name in submit.spec.parameters["properties"]:
         if name in submit.id_params:
             continue
-        values = [t["truth"][name] for t in tasks if name in (t.get("truth") or {})]
+        values = [t.truth[name] for t in tasks if name in t.truth]
         if not values:  # free text such as reasoning: the reference's most common wording
-            values = [s["arguments"][name] for t in tasks for s in t.get("reference") or []
-                      if s["name"] == submit.name and name in s["arguments"]]
+            values = [s.arguments[name] for t in tasks for s in t.reference
+                      if s.name == submit.name and name in s.arguments]
         if values:
             modes[name] = _mode(values)
     return modes
 
 
-def _fixed_plan(domain, tasks: list[dict]) -> list[tuple[str, dict]]:
+def _fixed_plan(domain, tasks: list[Task]) -> list[tuple[str, dict]]:
     """The tools most references call, in their usual order, each with its most common arguments."""
-    submit = domain.data["submit_tool"]
+    submit = domain.spec.submit_tool
     calls_by_tool: dict[str, list[list[dict]]] = defaultdict(list)
     positions: dict[str, list[float]] = defaultdict(list)
     for task in tasks:
-        steps = [s for s in task.get("reference") or [] if s["name"] != submit]
+        steps = [s for s in task.reference if s.name != submit]
         mine: dict[str, list[dict]] = defaultdict(list)
         for index, step in enumerate(steps):
-            mine[step["name"]].append(step["arguments"])
-            positions[step["name"]].append(index / max(1, len(steps)))
+            mine[step.name].append(step.arguments)
+            positions[step.name].append(index / max(1, len(steps)))
         for name, arguments in mine.items():
             calls_by_tool[name].append(arguments)
     plan = []
@@ -119,18 +120,18 @@ def _leaves(node, prefix: str = ""):
         yield prefix, node
 
 
-def _input_sources(tool, tasks: list[dict]) -> tuple[dict, dict]:
+def _input_sources(tool, tasks: list[Task]) -> tuple[dict, dict]:
     """param -> the case field a reference copies into it (when one agrees almost always); and the most
     common value of every param, for inputs that are judgements rather than copied observations."""
     samples: dict[str, list[tuple[object, dict]]] = defaultdict(list)  # param -> (value, {path: leaf}), normalised
     raw: dict[str, list] = defaultdict(list)
     for task in tasks:
         leaves = None
-        for step in task.get("reference") or []:
-            if step["name"] != tool.name:
+        for step in task.reference:
+            if step.name != tool.name:
                 continue
-            leaves = leaves or {path: canonical(leaf) for path, leaf in _leaves(task.get("case") or {})}
-            for param, value in step["arguments"].items():
+            leaves = leaves or {path: canonical(leaf) for path, leaf in _leaves(task.case)}
+            for param, value in step.arguments.items():
                 samples[param].append((canonical(value), leaves))
                 raw[param].append(value)
     sources, constants = {}, {}
@@ -160,16 +161,16 @@ def _echoes(domain, tasks, submit, instruments) -> dict[str, tuple[str, str]]:
     results: list[tuple[dict, dict]] = []  # (truth, {tool: result})
     for task in tasks:
         found = {}
-        for step in task.get("reference") or []:
-            tool = domain.tools.get(step["name"])
+        for step in task.reference:
+            tool = domain.tools.get(step.name)
             if tool is not None and tool.kind == "instrument" and tool.name not in found:
                 try:
-                    found[tool.name] = domain.build.instruments[tool.spec["instrument"]](**step["arguments"])
+                    found[tool.name] = domain.build.instruments[tool.spec.instrument](**step.arguments)
                 except (ValueError, TypeError):
                     continue
-        results.append((task.get("truth") or {}, found))
+        results.append((task.truth, found))
     echoes = {}
-    for name in submit.spec["parameters"]["properties"]:
+    for name in submit.spec.parameters["properties"]:
         best, best_rate = None, 0.0
         for tool in instruments:
             outputs = {k for _, found in results if tool.name in found for k in found[tool.name]}
@@ -193,12 +194,12 @@ def _conditional_modes(domain, tasks, submit, echoes) -> dict[str, dict]:
         return {}
     keys = sorted(echoes)
     out: dict[str, dict] = {}
-    for name in submit.spec["parameters"]["properties"]:
+    for name in submit.spec.parameters["properties"]:
         if name in echoes or name in submit.id_params:
             continue
         groups: dict[str, list] = defaultdict(list)
         for task in tasks:
-            truth = task.get("truth") or {}
+            truth = task.truth
             if name in truth and all(k in truth for k in keys):
                 groups[json.dumps([canonical(truth[k]) for k in keys], default=str)].append(truth[name])
         if groups:

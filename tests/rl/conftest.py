@@ -128,7 +128,7 @@ def submit_model_dir(tmp_path_factory, mini_build, tiny_model_dir) -> Path:
     target = tokenizer(SUBMIT + "<|im_end|>", add_special_tokens=False)["input_ids"]
     rows = []
     for task in domain.tasks("train")[:1] + domain.tasks("test")[:2]:  # the tasks the agent tests play
-        messages = [{"role": "system", "content": domain.data["policy"]}, {"role": "user", "content": task["ticket"]}]
+        messages = [{"role": "system", "content": domain.spec.policy}, {"role": "user", "content": task.ticket}]
         text = tokenizer.apply_chat_template(messages, tools=domain.openai_tools(), tokenize=False,
                                              add_generation_prompt=True)
         prompt = tokenizer(text, add_special_tokens=False)["input_ids"]

@@ -29,7 +29,7 @@ def served(submit_model_dir):
 def _task(mini_build) -> str:
     from medgym.runtime.build import Build
 
-    return Build.open(mini_build).domain("clinic").tasks("train")[0]["task_id"]
+    return Build.open(mini_build).domain("clinic").tasks("train")[0].task_id
 
 
 def test_openai_agent_plays_an_episode_through_a_real_endpoint(served, mini_build):

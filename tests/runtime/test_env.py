@@ -44,7 +44,7 @@ def test_reset_is_deterministic_and_task_id_selects(shipped_build):
     env = make_env(shipped_build, "triage")
     first = env.reset(seed=11)[1]["task_id"]
     assert env.reset(seed=11)[1]["task_id"] == first
-    other = Build.open(shipped_build).domain("triage").tasks("test")[0]["task_id"]
+    other = Build.open(shipped_build).domain("triage").tasks("test")[0].task_id
     assert env.reset(options={"task_id": other})[1]["task_id"] == other
 
 
@@ -123,7 +123,7 @@ def test_turn_limit_truncates_without_a_decision(shipped_build):
 def test_accuracy_mode_returns_the_accuracy_component(shipped_build):
     env = make_env(shipped_build, "triage", reward_mode="accuracy")
     env.reset(seed=2)
-    truth = env.episode.task["truth"]
+    truth = env.episode.task.truth
     answer = {"patient_id": env.episode.case["id"], "esi_level": truth["esi_level"],
               "disposition": truth["disposition"], "protocol": truth["protocol"], "reasoning": "x"}
     _, reward, terminated, _, info = env.step(hermes("submit_answer", answer))

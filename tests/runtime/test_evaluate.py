@@ -94,8 +94,8 @@ def test_cli_run_plays_typed_calls(shipped_build):
     from medgym.runtime.build import Build
 
     task = Build.open(shipped_build).domain("triage").tasks("train")[0]
-    typed = [f"get_vital_signs patient_id={task['case']['id']}", ":quit"]
-    result = CliRunner().invoke(app, ["run", "--build", str(shipped_build), "--task", task["task_id"]],
+    typed = [f"get_vital_signs patient_id={task.case['id']}", ":quit"]
+    result = CliRunner().invoke(app, ["run", "--build", str(shipped_build), "--task", task.task_id],
                                 input="\n".join(typed) + "\n")
     assert result.exit_code == 0, result.output
     assert "get_vital_signs:" in result.output and '"hr"' in result.output

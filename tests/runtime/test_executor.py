@@ -13,7 +13,7 @@ from medgym.runtime.kb.passages import Passage, Source
 
 
 def call(env, name, **arguments):
-    if "patient_id" in env.domain.tools[name].spec["parameters"]["properties"]:
+    if "patient_id" in env.domain.tools[name].spec.parameters["properties"]:
         arguments.setdefault("patient_id", env.episode.case["id"])
     text = "<tool_call>" + json.dumps({"name": name, "arguments": arguments}) + "</tool_call>"
     observation, reward, terminated, truncated, info = env.step(text)
@@ -63,7 +63,7 @@ def test_table_rows_by_key(mini):
 def test_simulator_answers_only_from_the_case_and_deterministically(mini):
     first, _ = call(mini, "ask_patient", question="When did the cough start?")
     assert first["content"]["topic"] == "onset"
-    assert first["content"]["answer"] in mini.episode.task["history"]["onset"]
+    assert first["content"]["answer"] in mini.episode.task.history["onset"]
     again, _ = call(mini, "ask_patient", question="How long have you had it?")
     assert again["content"]["answer"] != first["content"]["answer"]  # a repeat gets the other wording
     muddled, _ = call(mini, "ask_patient", question="Have you been confused?")
@@ -119,11 +119,11 @@ def test_knowledge_search_through_the_env_is_grounded(shipped_build, tiny_kb):
 def test_citing_an_unretrieved_passage_breaks_coherence(shipped_build, tiny_kb):
     env = make_env(shipped_build, "clinical_diagnosis")
     env.reset(seed=0)
-    reference = env.episode.task["reference"]
+    reference = env.episode.task.reference
     for step in reference[:-1]:
-        call(env, step["name"], **step["arguments"])
+        call(env, step.name, **step.arguments)
     call(env, "search_knowledge", query="CURB-65 pneumonia", k=2)
-    answer = dict(reference[-1]["arguments"], reasoning="See [guidelines:made_up_passage].")
+    answer = dict(reference[-1].arguments, reasoning="See [guidelines:made_up_passage].")
     _, observation = call(env, "submit_answer", **answer)
     assert env.episode.done
     cheated = score_episode(env.domain, env.episode).components["coherence"]

@@ -148,7 +148,7 @@ def valid(schema: dict, name: str, case_id: str):
 
 @st.composite
 def hostile_arguments(draw, tool, case_id: str) -> dict:
-    properties = tool.spec["parameters"].get("properties", {})
+    properties = tool.spec.parameters.get("properties", {})
     arguments = {name: draw(valid(schema, name, case_id)) for name, schema in properties.items()}
     for name in list(arguments):
         mutation = draw(st.sampled_from(["keep", "keep", "keep", "hostile", "drop"]))
@@ -254,7 +254,7 @@ def check_step(env, action, calls_before: int):
     assert results and all({"name", "call_id", "ok"} <= set(r) for r in results)
     json.dumps(results, ensure_ascii=False, default=str).encode("utf-8")
     json.dumps(env.transcript[-2:], ensure_ascii=False).encode("utf-8")
-    submit = env.domain.data.get("submit_tool", "submit_answer")
+    submit = env.domain.spec.submit_tool
     assert terminated == any(r["ok"] and r["name"] == submit for r in results), observation[:300]
     assert truncated == (not terminated and env.episode.turns >= env.max_turns)
     if terminated or truncated:

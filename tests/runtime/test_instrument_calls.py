@@ -46,6 +46,6 @@ def test_every_problem_in_one_observation(mini):
 
 
 def test_the_tool_schema_the_model_sees_is_unchanged(mini):
-    schema = mini.domain.tools["calculate_curb65"].spec["parameters"]
+    schema = mini.domain.tools["calculate_curb65"].spec.parameters
     assert schema["properties"]["bun"] == {"type": "number", "description": "blood urea nitrogen (in mg/dL)",
                                            "minimum": 1, "maximum": 300}

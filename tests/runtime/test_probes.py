@@ -31,7 +31,7 @@ def held_out(env, n=None):
 
 
 def play(env, probe, task):
-    record = run_episode(env, make_agent(probe), task["task_id"], probe)
+    record = run_episode(env, make_agent(probe), task.task_id, probe)
     return record, env.episode
 
 
@@ -43,7 +43,7 @@ def test_every_probe_is_registered():
 def test_tuning_learns_answers_plans_and_calculator_links(triage):
     tuned = tuning(triage.domain)
     train = triage.domain.tasks("train")
-    levels = [t["truth"]["esi_level"] for t in train]
+    levels = [t.truth["esi_level"] for t in train]
     assert tuned.answer["esi_level"] == max(set(levels), key=levels.count)
     assert "get_vital_signs" in [name for name, _ in tuned.plan]
     assert tuned.inputs["calculate_esi"]["heart_rate"] == "vitals.hr"
@@ -63,24 +63,24 @@ def test_blind_copies_only_what_it_observed(triage):
     task = held_out(triage)[0]
     _, episode = play(triage, "blind", task)
     esi = episode.successful("calculate_esi")[-1].arguments
-    assert esi["heart_rate"] == task["case"]["vitals"]["hr"] and "vitals.hr" in episode.observed
+    assert esi["heart_rate"] == task.case["vitals"]["hr"] and "vitals.hr" in episode.observed
 
 
 def test_shotgun_orders_every_item_and_echoes_the_calculator(triage):
     task = held_out(triage)[0]
     _, episode = play(triage, "shotgun", task)
     labs = episode.successful("order_stat_labs")[0].arguments["tests"]
-    catalogue = triage.domain.tools["order_stat_labs"].spec["parameters"]["properties"]["tests"]["items"]["enum"]
+    catalogue = triage.domain.tools["order_stat_labs"].spec.parameters["properties"]["tests"]["items"]["enum"]
     assert sorted(labs) == sorted(catalogue)
     assert {t.name for t in triage.domain.tools.values() if t.kind == "instrument"} <= {c.name for c in episode.calls}
     assert episode.answer["esi_level"] == episode.successful("calculate_esi")[-1].result["level"]
-    assert episode.task["rubric"] and len(episode.asked) == len(triage.domain.data["history_topics"])
+    assert episode.task.rubric and len(episode.asked) == len(triage.domain.spec.history_topics)
 
 
 def test_duplicate_sends_every_reference_call_twice_respelled(triage):
     task = held_out(triage)[0]
     record, episode = play(triage, "duplicate", task)
-    reference = [s for s in task["reference"] if s["name"] != "submit_answer"]
+    reference = [s for s in task.reference if s.name != "submit_answer"]
     calls = [c for c in episode.calls if c.name != "submit_answer"]
     assert len(calls) == 2 * len(reference) and record["invalid_calls"] == 0
     tools = triage.domain.tools
@@ -100,8 +100,8 @@ def test_wrong_after_workup_is_wrong_in_every_field(triage):
 
 def test_overorder_costs_the_reference_its_extra_orders(triage):
     task = held_out(triage)[0]
-    oracle = run_episode(triage, make_agent("oracle"), task["task_id"])
-    over = run_episode(triage, make_agent("overorder"), task["task_id"])
+    oracle = run_episode(triage, make_agent("oracle"), task.task_id)
+    over = run_episode(triage, make_agent("overorder"), task.task_id)
     assert over["components"]["accuracy"] == oracle["components"]["accuracy"] == 1.0
     assert over["components"]["process"] < oracle["components"]["process"] - 0.2
     assert over["reward"] < oracle["reward"]

@@ -5,6 +5,7 @@ from hypothesis import strategies as st
 
 from medgym.runtime.build import Build
 from medgym.runtime.episode import CallRecord, Episode, EpisodeView, canonical
+from medgym.dsl.build import AccuracyRule
 from medgym.runtime.rewards import (CRITICAL_CAP, IRRELEVANT_TOOL_COST, REPEAT_COST, UNNEEDED_ORDER_COST,
                                     UNNEEDED_QUESTION_COST, accuracy, composite, format_score, match_field, process,
                                     score_episode)
@@ -26,21 +27,21 @@ def play(domain, calls, answer=None, invalid=0, no_call=0):
 
 
 def reference_calls(domain):
-    return [(s["name"], s["arguments"]) for s in domain.task(TASK)["reference"]]
+    return [(s.name, s.arguments) for s in domain.task(TASK).reference]
 
 
 def test_match_kinds():
-    assert match_field({"match": "exact"}, " Home ", "home") == 1.0
-    assert match_field({"match": "numeric", "tolerance": 0.5}, 7.4, 7) == 1.0
-    assert match_field({"match": "numeric", "rel_tolerance": 0.1}, 115, 100) == 0.0
-    assert match_field({"match": "set_f1"}, ["A41.9", "R65.20"], ["a41.9"]) == pytest.approx(2 / 3)
-    assert match_field({"match": "token_f1"}, "community acquired pneumonia", "pneumonia") == pytest.approx(0.5)
-    assert match_field({"match": "option"}, "(B) Pulmonary embolism", "b") == 1.0
-    assert match_field({"match": "exact"}, None, "home") == 0.0
+    assert match_field(AccuracyRule(match="exact"), " Home ", "home") == 1.0
+    assert match_field(AccuracyRule(match="numeric", tolerance=0.5), 7.4, 7) == 1.0
+    assert match_field(AccuracyRule(match="numeric", rel_tolerance=0.1), 115, 100) == 0.0
+    assert match_field(AccuracyRule(match="set_f1"), ["A41.9", "R65.20"], ["a41.9"]) == pytest.approx(2 / 3)
+    assert match_field(AccuracyRule(match="token_f1"), "community acquired pneumonia", "pneumonia") == pytest.approx(0.5)
+    assert match_field(AccuracyRule(match="option"), "(B) Pulmonary embolism", "b") == 1.0
+    assert match_field(AccuracyRule(match="exact"), None, "home") == 0.0
 
 
 def test_accuracy_is_the_weighted_mean():
-    fields = {"a": {"match": "exact", "weight": 3}, "b": {"match": "exact", "weight": 1}}
+    fields = {"a": AccuracyRule(match="exact", weight=3), "b": AccuracyRule(match="exact", weight=1)}
     assert accuracy(fields, {"a": 1, "b": 0}, {"a": 1, "b": 1}) == 0.75
     assert accuracy(fields, None, {"a": 1}) == 0.0
 
@@ -54,8 +55,8 @@ def test_reference_scores_one(domain):
 
 
 def test_process_counts_items_and_penalties(domain):
-    spec = domain.task(TASK)["rubric"]["process"]
-    pid = domain.task(TASK)["case"]["id"]
+    spec = domain.task(TASK).rubric.process
+    pid = domain.task(TASK).case["id"]
     # require (2) + before_answer (1) + order (1) = 4 items; only get_vital_signs done
     only_vitals = play(domain, [("get_vital_signs", {"patient_id": pid})], answer={"curb65": 0})
     assert process(spec, only_vitals, domain) == pytest.approx(1 / 4)
@@ -69,8 +70,8 @@ def test_process_counts_items_and_penalties(domain):
 def test_costs_are_counted_per_item(domain):
     """Ordering what the case does not need costs per test, not per call; a test already ordered is a repeat;
     an unneeded history topic and a tool the task has no use for cost too."""
-    spec = domain.task(TASK)["rubric"]["process"]
-    pid = domain.task(TASK)["case"]["id"]
+    spec = domain.task(TASK).rubric.process
+    pid = domain.task(TASK).case["id"]
     full = reference_calls(domain)[:-1]
     score = lambda extra: process(spec, play(domain, full + extra, answer={"curb65": 0}), domain)  # noqa: E731
     assert score([]) == 1.0
@@ -86,10 +87,10 @@ def test_costs_are_counted_per_item(domain):
 
 
 def test_every_test_ordered_in_one_call_is_an_item(domain):
-    spec = domain.task(TASK)["rubric"]["process"]
-    pid = domain.task(TASK)["case"]["id"]
+    spec = domain.task(TASK).rubric.process
+    pid = domain.task(TASK).case["id"]
     full = reference_calls(domain)[:-1]
-    labs = [k for k, v in domain.data["fields"].items() if k.startswith("labs.")]
+    labs = [k for k, v in domain.spec.fields.items() if k.startswith("labs.")]
     unneeded = len(labs) - 1  # bun is needed
     shotgun = play(domain, full + [("order_labs", {"patient_id": pid, "tests": [k.split(".")[1] for k in labs]})],
                    answer={"curb65": 0})
@@ -99,8 +100,8 @@ def test_every_test_ordered_in_one_call_is_an_item(domain):
 
 def test_repeats_are_detected_on_normalised_arguments(domain):
     """Re-sending a call with the id lower-cased and a trailing space, or a list reordered, is still a repeat."""
-    spec = domain.task(TASK)["rubric"]["process"]
-    pid = domain.task(TASK)["case"]["id"]
+    spec = domain.task(TASK).rubric.process
+    pid = domain.task(TASK).case["id"]
     full = reference_calls(domain)[:-1]
     altered = [("get_vital_signs", {"patient_id": pid.lower() + " "}),
                ("order_labs", {"patient_id": f"  {pid}", "tests": [" BUN "]})]
@@ -113,7 +114,7 @@ def test_repeats_are_detected_on_normalised_arguments(domain):
 def test_a_wrong_answer_after_the_full_work_up_scores_zero(domain):
     """Process, format, safety and coherence never buy reward for a wrong answer."""
     calls = reference_calls(domain)
-    truth = domain.task(TASK)["truth"]
+    truth = domain.task(TASK).truth
     wrong = dict(calls[-1][1], curb65=(truth["curb65"] + 2) % 6,
                  disposition=next(d for d in ("home", "ward", "icu") if d != truth["disposition"]))
     episode = play(domain, calls, answer=wrong)
@@ -126,7 +127,7 @@ def test_a_wrong_answer_after_the_full_work_up_scores_zero(domain):
 
 def test_half_right_answers_earn_less_than_right_ones(domain):
     calls = reference_calls(domain)
-    truth = domain.task(TASK)["truth"]
+    truth = domain.task(TASK).truth
     half = dict(calls[-1][1], disposition=next(d for d in ("home", "ward", "icu") if d != truth["disposition"]))
     episode = play(domain, calls, answer=half)
     episode.calls[3].result = {"total": truth["curb65"]}
@@ -194,18 +195,18 @@ def test_a_rule_about_the_decision_does_not_fire_without_one(shipped_build):
     """`acuity_assigned_without_vital_signs` judges a decision; an episode that made none only violates
     no_decision. The same rule fires once an answer comes without the vital signs."""
     triage = Build.open(shipped_build).domain("triage")
-    rule = next(r for r in triage.data["safety"] if r["id"] == "acuity_assigned_without_vital_signs")
-    assert rule["needs_answer"] is True
+    rule = next(r for r in triage.spec.safety if r.id == "acuity_assigned_without_vital_signs")
+    assert rule.needs_answer is True
     task = triage.tasks("test")[0]
     silent = score_episode(triage, Episode(task))
     assert [v["id"] for v in silent.violations] == ["no_decision"]
     rushed = Episode(task)
-    rushed.calls.append(CallRecord(1, "get_patient_presentation", {"patient_id": task["case"]["id"]}, True, {}))
+    rushed.calls.append(CallRecord(1, "get_patient_presentation", {"patient_id": task.case["id"]}, True, {}))
     rushed.answer = {"esi_level": 3, "disposition": "urgent_bed", "protocol": "none"}
     assert "acuity_assigned_without_vital_signs" in [v["id"] for v in score_episode(triage, rushed).violations]
 
 
 def test_a_rule_about_actions_fires_without_an_answer(shipped_build):
     triage = Build.open(shipped_build).domain("triage")
-    rule = next(r for r in triage.data["safety"] if r["id"] == "aspirin_or_nsaid_despite_allergy")
-    assert rule["needs_answer"] is False
+    rule = next(r for r in triage.spec.safety if r.id == "aspirin_or_nsaid_despite_allergy")
+    assert rule.needs_answer is False

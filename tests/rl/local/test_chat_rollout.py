@@ -95,21 +95,21 @@ def test_template_without_tool_support_gets_the_tools_in_the_system_prompt(polic
     fmt = ChatFormat(plain)
     assert not fmt.template_tools and ChatFormat(tokenizer).template_tools
     domain = Build.open(mini_build).domain("clinic")
-    messages, tools = fmt.opening(domain.data["policy"], "ticket", domain.openai_tools())
+    messages, tools = fmt.opening(domain.spec.policy, "ticket", domain.openai_tools())
     assert tools is None
     system = messages[0]["content"]
-    assert system.startswith(domain.data["policy"]) and "<tools>" in system and '"name": "submit_answer"' in system
+    assert system.startswith(domain.spec.policy) and "<tools>" in system and '"name": "submit_answer"' in system
     assert "<tool_call>" in system  # the call convention the env's parser reads
 
 
 def test_card_prompt_is_short_and_keeps_enum_values(policy, mini_build):
     _, tokenizer = policy
     domain = Build.open(mini_build).domain("clinic")
-    full, _ = ChatFormat(tokenizer, "policy").opening(domain.data["policy"], "t", domain.openai_tools(),
-                                                      domain.data["card"])
-    card, tools = ChatFormat(tokenizer, "card").opening(domain.data["policy"], "t", domain.openai_tools(),
-                                                        domain.data["card"])
-    assert tools is None and domain.data["card"]["description"] in card[0]["content"]
+    full, _ = ChatFormat(tokenizer, "policy").opening(domain.spec.policy, "t", domain.openai_tools(),
+                                                      domain.spec.card.model_dump())
+    card, tools = ChatFormat(tokenizer, "card").opening(domain.spec.policy, "t", domain.openai_tools(),
+                                                        domain.spec.card.model_dump())
+    assert tools is None and domain.spec.card.description in card[0]["content"]
     assert 'order_labs(patient_id: string, tests: list of "bun"|"crp")' in card[0]["content"]
 
 

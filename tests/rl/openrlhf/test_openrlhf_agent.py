@@ -87,7 +87,8 @@ def task(mini_build):
                                          "reward": {"correct_threshold": 0.95}})
     row = prompt_rows(mini_build, split="train", limit=1, config=config)[0]
     label = TaskLabel.parse(row["label"])
-    reference = Build.open(mini_build).domain("clinic").task(label.task_id)["reference"]
+    reference = Build.open(mini_build).domain("clinic").task(label.task_id).reference
+    reference = [step.model_dump() for step in reference]  # the fake engine replays plain calls
     return row, label, reference
 
 

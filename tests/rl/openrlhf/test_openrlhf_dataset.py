@@ -49,11 +49,11 @@ def test_openrlhf_reads_the_exported_dataset(mini_build, tokenizer, tmp_path, hf
     datasource, prompt, label, images = dataset[0]
     assert datasource == "clinic" and images is None
     assert prompt.startswith("<|im_start|>system\n") and prompt.endswith("<|im_start|>assistant\n")
-    assert tasks[0]["ticket"] in prompt
+    assert tasks[0].ticket in prompt
     parsed = TaskLabel.parse(label)
-    assert parsed.task_id == tasks[0]["task_id"] and parsed.domain == "clinic" and parsed.split == "train"
-    assert parsed.seed == tasks[0]["seed"] and parsed.build == str(mini_build.resolve())
-    assert parsed.build_hash == Build.open(mini_build).manifest["spec_hash"]
+    assert parsed.task_id == tasks[0].task_id and parsed.domain == "clinic" and parsed.split == "train"
+    assert parsed.seed == tasks[0].seed and parsed.build == str(mini_build.resolve())
+    assert parsed.build_hash == Build.open(mini_build).manifest.spec_hash
     assert (parsed.reward_mode, parsed.cosine, parsed.max_turns) == ("accuracy", None, 6)
     assert parsed.hint_set().corrective == ("Measure the urea before scoring CURB-65.",)
     datasources, prompts, labels, _ = dataset.collate_fn([dataset[i] for i in range(3)])
