@@ -15,7 +15,7 @@ from medgym.compiler.rules import DomainContext, episode_scope, predicate, safet
 from medgym.compiler.rules import condition as _condition
 from medgym.dsl import models as m
 from medgym.dsl import nodes as n
-from medgym.dsl.checker import Checker, Scope, Signature, check
+from medgym.dsl.checker import Checker, Scope, check
 from medgym.dsl.errors import Position, SpecError, did_you_mean
 from medgym.dsl.types import ANY, BOOL, TEXT, AnyT, BoolT, EnumT, ListT, NumT, RecordT, TextT, Type
 

@@ -1,18 +1,11 @@
 """The specs that ship inside the package, and their build, compiled on first use into a cache."""
 from __future__ import annotations
 
-import os
-from importlib import resources
 from pathlib import Path
 
+from medgym.runtime.paths import cache_dir, shipped_specs
 
-def shipped_specs() -> Path:
-    """The folder of the shipped specs (inside the installed package, or the source tree)."""
-    return Path(str(resources.files("medgym.specs")))
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("MEDGYM_CACHE_DIR") or Path.home() / ".cache" / "medgym")
+__all__ = ["cache_dir", "ensure_build", "shipped_specs"]
 
 
 def ensure_build(build: Path | None = None) -> Path:

@@ -1,8 +1,8 @@
 """Model-backed agents for `medgym eval`: a local transformers model (``hf:PATH``) and any OpenAI-compatible
 chat endpoint (``openai:URL``, e.g. a vLLM server).
 
-The runtime's ``make_agent`` imports this module lazily for those two prefixes (the runtime itself never
-imports torch); importing it registers both kinds in ``medgym.runtime.agents.AGENTS``.
+Importing this module registers both kinds with ``medgym.runtime.agents.register_agent`` (the runtime never
+imports rl or torch); ``medgym.agents.make_agent``, which the CLI uses, imports it on first use of those prefixes.
 
 ``HFAgent`` renders the episode with the same ``ChatFormat``/``Conversation`` the trainer uses, so a
 checkpoint is evaluated on exactly the token sequences it was trained on. ``OpenAIAgent`` speaks the chat
@@ -19,7 +19,7 @@ import os
 import urllib.error
 import urllib.request
 
-from medgym.runtime.agents import AGENTS
+from medgym.runtime.agents import register_agent
 
 __all__ = ["EndpointError", "HFAgent", "OpenAIAgent"]
 
@@ -176,5 +176,5 @@ def _result_messages(assistant: dict, results: list[dict], observation: str) -> 
     return out
 
 
-AGENTS["hf"] = HFAgent
-AGENTS["openai"] = OpenAIAgent
+register_agent("hf", HFAgent)
+register_agent("openai", OpenAIAgent)

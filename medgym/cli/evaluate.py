@@ -30,7 +30,7 @@ def eval_command(
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON on stdout"),
 ) -> None:
     """Evaluate an agent; prints a summary table (and JSON with --json)."""
-    from medgym.runtime.agents import UnknownAgent, make_agent
+    from medgym.agents import UnknownAgent, make_agent
     from medgym.runtime.build import Build, BuildError
     from medgym.runtime.evaluate import evaluate, select_tasks
 

@@ -26,7 +26,7 @@ def run_command(
     build: Optional[Path] = typer.Option(None, "--build", help="a build folder (default: the shipped specs)"),
 ) -> None:
     """Play one episode: the policy and ticket are shown, each tool call's result is printed."""
-    from medgym.runtime.agents import UnknownAgent, make_agent
+    from medgym.agents import UnknownAgent, make_agent
     from medgym.runtime.build import Build, BuildError
     from medgym.runtime.env import make_env
 

@@ -70,6 +70,8 @@ def _openrlhf(cfg, out: Path, dry_run: bool) -> None:
     except ImportError as exc:
         abort(f"the openrlhf backend is not available in this install (medgym.rl.openrlhf.launch: {exc}); "
               f"use --backend local")
+    if not cfg.data.build:  # the shipped specs, compiled on first use (rl itself never calls the compiler)
+        cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"build": str(build_or_abort(None))})})
     try:
         rc = launch(cfg, out, dry_run)
     except LaunchError as exc:

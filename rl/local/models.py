@@ -45,7 +45,7 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def _cache_root() -> Path:
-    from medgym.shipped import cache_dir  # the one place that knows MEDGYM_CACHE_DIR
+    from medgym.runtime.paths import cache_dir  # the one place that knows MEDGYM_CACHE_DIR
 
     return cache_dir() / "models"
 

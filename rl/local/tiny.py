@@ -37,7 +37,7 @@ CHAT_TEMPLATE = (
 def spec_texts(root: Path | None = None) -> list[str]:
     """The text files of the shipped specs (policies, tools, tasks, records): the tokenizer's corpus."""
     if root is None:
-        from medgym.shipped import shipped_specs
+        from medgym.runtime.paths import shipped_specs
 
         root = shipped_specs()
     files = sorted(p for p in Path(root).rglob("*") if p.suffix in {".md", ".yaml", ".score"} and p.is_file())

@@ -207,12 +207,16 @@ def runtime_env(config, out: Path) -> dict:
 
 
 def _build(config) -> Path:
-    from medgym.shipped import ensure_build
-
-    try:
-        return Path(ensure_build(Path(config.data.build) if config.data.build else None)).resolve()
-    except FileNotFoundError as exc:
-        raise LaunchError(f"data.build: {exc}") from None
+    """The compiled build the run trains on. `medgym train` fills `data.build` with the shipped specs' build
+    when the config names none (compiling is the CLI's job: rl depends on the runtime only)."""
+    if not config.data.build:
+        raise LaunchError("data.build: no build folder named; name one, or launch through `medgym train`, which "
+                          "compiles the shipped specs")
+    build = Path(config.data.build).resolve()
+    if not (build / "manifest.json").is_file():
+        raise LaunchError(f"data.build: {build} is not a medgym build (no manifest.json); run "
+                          f"`medgym compile SPECS --out {build}`")
+    return build
 
 
 def _rows(config, build: Path) -> tuple[int, int]:

@@ -1,7 +1,9 @@
 """Agents that play a MedEnv: the oracle (the task's reference solution) and the probes that must score low.
 
 An agent has `start(env, observation, info)` and `act(observation, info) -> action`; `make_agent(name)` builds one
-by name. Model-backed agents (a local transformers model, an OpenAI-compatible endpoint) register here too.
+by name. Model-backed agents (a local transformers model, an OpenAI-compatible endpoint) live in medgym.rl.agents,
+which registers them here when imported (`register_agent`); the runtime never imports rl. `medgym.agents.make_agent`
+(the CLI's) imports it on first use of `hf:` or `openai:`.
 """
 from __future__ import annotations
 
@@ -33,17 +35,21 @@ class UnknownAgent(ValueError):
     pass
 
 
-MODEL_AGENTS = ("hf", "openai")  # registered by medgym.rl.agents, imported on first use (it needs torch)
+MODEL_AGENTS = ("hf", "openai")  # registered by medgym.rl.agents when it is imported (it needs torch)
+
+
+def register_agent(kind: str, factory: Callable[..., Agent]) -> None:
+    """Make `kind` (or `kind:TARGET`) buildable by `make_agent`; model-backed agents register this way."""
+    AGENTS[kind] = factory
 
 
 def make_agent(name: str, **options) -> Agent:
-    """An agent by name; `hf:PATH` and `openai:URL` name model-backed agents when those are installed."""
+    """An agent by name; `hf:PATH` and `openai:URL` name model-backed agents once medgym.rl.agents is imported."""
     kind = name.split(":", 1)[0]
     if kind in MODEL_AGENTS and kind not in AGENTS:
-        try:
-            import medgym.rl.agents  # noqa: F401  (registers hf and openai in AGENTS)
-        except ImportError as exc:
-            raise UnknownAgent(f"agent {name!r} needs the rl extra (pip install 'medgym[rl]'): {exc}") from None
+        raise UnknownAgent(f"agent {name!r} is model-backed: import medgym.rl.agents first to register it (the "
+                           f"medgym CLI and medgym.agents.make_agent do; it needs the rl extra: "
+                           f"pip install 'medgym[rl]')")
     factory = AGENTS.get(kind)
     if factory is None:
         known = ", ".join([*AGENTS, *(f"{k}:..." for k in MODEL_AGENTS if k not in AGENTS)])
@@ -55,4 +61,4 @@ def make_agent(name: str, **options) -> Agent:
 
 __all__ = ["AGENTS", "MODEL_AGENTS", "PROBES", "PROBE_AGENTS", "Agent", "BlindAgent", "DuplicateAgent", "GarbageAgent",
            "GuessAgent", "LazyAgent", "NoopAgent", "OracleAgent", "OverorderAgent", "ShotgunAgent", "SpamAgent",
-           "UnknownAgent", "WrongAfterWorkupAgent", "make_agent"]
+           "UnknownAgent", "WrongAfterWorkupAgent", "make_agent", "register_agent"]

@@ -28,6 +28,7 @@ from typing import Callable, Iterable
 
 from medgym.runtime.kb.errors import BUILD_COMMAND, CorpusError, KBCorrupt, KBNotBuilt
 from medgym.runtime.kb.passages import Passage, Source, check_source_name
+from medgym.runtime.paths import cache_dir
 
 FORMAT = 1
 POINTER = "current"
@@ -41,7 +42,7 @@ STALE_TEMP_SECONDS = 3600
 
 def default_kb_dir() -> Path:
     """`$MEDGYM_CACHE_DIR/kb`, or `~/.cache/medgym/kb` when the variable is unset."""
-    return Path(os.environ.get("MEDGYM_CACHE_DIR") or Path.home() / ".cache" / "medgym") / "kb"
+    return cache_dir() / "kb"
 
 
 def build_command(kb_dir: Path | None = None, extra: str = "") -> str:

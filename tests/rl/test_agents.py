@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 from chat_server import ChatServer
 
-from medgym.runtime.agents import AGENTS, UnknownAgent, make_agent
+from medgym.agents import make_agent
+from medgym.runtime.agents import AGENTS, UnknownAgent
 from medgym.runtime.env import make_env
 from medgym.runtime.evaluate import evaluate, run_episode
 
