@@ -91,13 +91,13 @@ def main() -> None:
     build = ensure_build(args.build)
     env = make_env(build, args.domain)
     env.reset(seed=0)
-    lookups = [t for t in env.domain.tools.values() if t.kind == "lookup" and not t.spec.get("revealed_only")]
-    lookup = sorted(lookups, key=lambda t: not t.spec.get("flags"))[0]  # flagged values: the costlier lookup
+    lookups = [t for t in env.domain.tools.values() if t.kind == "lookup" and not t.spec.revealed_only]
+    lookup = sorted(lookups, key=lambda t: not t.spec.flags)[0]  # flagged values: the costlier lookup
     instrument = next(t for t in env.domain.tools.values() if t.kind == "instrument")
     reference = {}
     for task in env.domain.tasks("train"):
-        for step in task["reference"]:
-            reference.setdefault(step["name"], step["arguments"])
+        for step in task.reference:
+            reference.setdefault(step.name, step.arguments)
     resets = reset_latency(env, args.resets)
     figures = {
         "build": str(build), "domain": args.domain,

@@ -31,7 +31,12 @@ class Tool:
     """A compiled tool (`spec`: the build format's model of its kind) plus its argument validator."""
 
     spec: b.ToolBase
-    validate: object  # fastjsonschema validator: raises JsonSchemaValueException
+
+    @functools.cached_property
+    def validate(self):
+        """The fastjsonschema validator of the arguments (raises JsonSchemaValueException), compiled on first
+        use: compiling all of a domain's schemas costs more than reading its tasks, and most runs call a few."""
+        return fastjsonschema.compile(self.spec.parameters)
 
     @property
     def name(self) -> str:
@@ -176,7 +181,7 @@ def _open_cached(path: Path, mtime_ns: int) -> Build:
 def _load_domain(build: Build, name: str) -> Domain:
     folder = build.path / name
     spec = _validated(b.Domain, _read_json(folder / "domain.json", build.path), folder / "domain.json", build.path)
-    tools = {tool.name: Tool(tool, fastjsonschema.compile(tool.parameters)) for tool in spec.tools}
+    tools = {tool.name: Tool(tool) for tool in spec.tools}
     module = load_sibling(str(folder / "domain.json"), "env.py")
     env_class = getattr(module, spec.class_name, None)
     return Domain(name, build, spec, tools, getattr(module, "PREDICATES", {}), env_class)

@@ -109,12 +109,12 @@ def _means(records: list[dict]) -> dict:
 HELD_OUT = ("val", "test")
 
 
-def gate_build(build_dir: Path) -> list[SpecError]:
+def gate_build(build_dir: Path, domains: Iterable[str] | None = None) -> list[SpecError]:
     """The compile gate: located errors for reference solutions below their thresholds and probes above their
-    ceilings."""
+    ceilings (over `domains`, default all)."""
     build = Build.open(build_dir)
     errors = []
-    for name in build.domain_names:
+    for name in domains or build.domain_names:
         env = make_env(build_dir, name)
         oracle = {task.task_id: run_episode(env, OracleAgent(), task.task_id, keep_transcript=False)
                   for split in SPLITS for task in env.domain.tasks(split)}
