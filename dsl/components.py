@@ -14,18 +14,20 @@ class Component(NamedTuple):
     weight: float  # default weight in a domain's `reward:`
     short: str  # column header in `medgym eval` tables
     description: str
+    rubric: str | None  # the rubric section that declares what it checks (format needs none)
     optional: bool = False  # present only in episodes whose rubric declares it (it has no default share)
 
 
 COMPONENTS: tuple[Component, ...] = (
-    Component("accuracy", 0.25, "acc", "the submitted answer, field by field, against the truth"),
-    Component("process", 0.20, "proc", "required actions, order constraints and per-item costs"),
-    Component("safety", 0.20, "safe", "1 - the largest penalty among violated safety rules"),
-    Component("format", 0.10, "fmt", "well-formed, schema-valid tool calls and a submission"),
-    Component("coherence", 0.10, "coh", "the answer agrees with what the agent observed"),
+    Component("accuracy", 0.25, "acc", "the submitted answer, field by field, against the truth", "accuracy"),
+    Component("process", 0.20, "proc", "required actions, order constraints and per-item costs", "process"),
+    Component("safety", 0.20, "safe", "1 - the largest penalty among violated safety rules", "safety"),
+    Component("format", 0.10, "fmt", "well-formed, schema-valid tool calls and a submission", None),
+    Component("coherence", 0.10, "coh", "the answer agrees with what the agent observed", "coherence"),
     Component("assertion", 0.15, "assert", "the rubric's assertions; used only by tasks that declare some",
-              optional=True),
+              "assertions", optional=True),
 )
+RUBRIC_SECTIONS: tuple[str, ...] = tuple(c.rubric for c in COMPONENTS if c.rubric)  # a rubric's sections, in order
 COMPONENT_NAMES: tuple[str, ...] = tuple(c.name for c in COMPONENTS)
 CORE_COMPONENTS: tuple[str, ...] = tuple(c.name for c in COMPONENTS if not c.optional)  # their weights sum to 1
 

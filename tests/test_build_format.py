@@ -52,6 +52,14 @@ def test_the_reward_components_are_declared_once():
         component_table({name: 1 for name in COMPONENT_NAMES if name != "assertion"}, "scorers")
 
 
+def test_a_rubric_has_one_section_per_component_that_reads_one():
+    """The spec's rubric (YAML) and the compiled one (tasks/*.jsonl) have exactly the components' sections."""
+    from medgym.dsl.components import RUBRIC_SECTIONS
+    from medgym.dsl.models import Rubric as SpecRubric
+
+    assert list(SpecRubric.model_fields) == list(RUBRIC_SECTIONS) == list(b.Rubric.model_fields)
+
+
 def test_the_env_card_names_every_component(mini_build):
     card = (mini_build / "clinic" / "env.py").read_text()
     assert ", ".join(COMPONENT_NAMES) in card
