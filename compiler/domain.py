@@ -1,7 +1,8 @@
 """Domains: the record, the tools and the domain-wide rules, checked together into a DomainContext."""
 from __future__ import annotations
 
-from medgym.compiler.families import DomainContext, episode_scope, predicate, safety_rule
+from medgym.compiler.context import DomainContext
+from medgym.compiler.rubric import episode_scope, predicate, safety_rule
 from medgym.compiler.load import DomainFiles
 from medgym.compiler.records import build_record, field_summary
 from medgym.compiler.tools import answer_type, compile_tool

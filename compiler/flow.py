@@ -28,7 +28,8 @@ import json
 from dataclasses import dataclass, field
 
 from medgym.compiler.expressions import expression_origin, is_expression
-from medgym.compiler.families import CompiledFamily, DomainContext, generator_names, reference_name
+from medgym.compiler.context import CompiledFamily, DomainContext
+from medgym.compiler.generate import generator_names, reference_name
 from medgym.compiler.pycode import PyGen
 from medgym.compiler.reads import Read, Target, expression_reads, leaves, name_chain, template_reads, text_reads
 from medgym.dsl import nodes as n

@@ -11,7 +11,8 @@ import math
 import random
 
 import jsonschema
-from medgym.compiler.families import CompiledFamily, DomainContext, generator_name, process_name, reference_name
+from medgym.compiler.context import CompiledFamily, DomainContext
+from medgym.compiler.generate import generator_name, process_name, reference_name
 from medgym.compiler.texts import compile_text, render_text
 from medgym.dsl.errors import SpecError
 
