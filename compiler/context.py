@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from medgym.compiler.expressions import Source
 from medgym.compiler.records import Record
 from medgym.dsl import nodes as n
-from medgym.dsl.checker import Signature
+from medgym.dsl.checker import Function, Scope, Signature, TableFunction
 from medgym.dsl.errors import Position
 from medgym.dsl.types import RecordT, Type
 
@@ -26,6 +26,13 @@ class DomainContext:
     answer: RecordT
     topics: set[str]
     history_topics: dict = field(default_factory=dict)  # topic -> {ask, description}, for matching questions
+    functions: dict[str, Function] = field(default_factory=dict)  # lib/*.yaml
+    tables: dict[str, TableFunction] = field(default_factory=dict)  # reference tables called as functions
+    texts: object = None  # texts.TextEnv: the jinja sandbox with the shared macros and the domain's partials
+
+    def scope(self, names: dict[str, Type], **options) -> Scope:
+        """A checking scope over `names` with the instruments, functions and tables of this domain."""
+        return Scope(names, dict(self.instruments), functions=self.functions, tables=self.tables, **options)
 
     def tool_outputs(self) -> dict[str, Type]:
         return {name: self.instruments[t["instrument"]].output for name, t in self.tools.items()
@@ -61,6 +68,8 @@ class CompiledFamily:
     reference_positions: list[Position] = field(default_factory=list)
     count: int = 1
     seed: int = 0
+    sources: list[str] = field(default_factory=list)  # every spec file it depends on (families.family_sources)
+    used: set[str] = field(default_factory=set)  # the shared functions and tables it calls
 
     @property
     def name(self) -> str:

@@ -25,13 +25,15 @@ def compile_family(loaded, ctx: DomainContext, errors: list[SpecError]) -> Compi
     scenarios = dict(getattr(fam, "scenarios", {}) or {}) or {DEFAULT_SCENARIO: None}
     names = tuple(scenarios)
     plans = []
+    used: set[str] = set()  # the shared functions and tables its expressions call
     for name, scenario in scenarios.items():
-        made = plan_scenario(fam, marks, name, scenario, names, ctx, errors)
+        made = plan_scenario(fam, marks, name, scenario, names, ctx, errors, used)
         if made is not None:
             plans.append(made)
     if len(errors) > before or not plans:
         return None
     out = CompiledFamily(fam, marks, plans, count=getattr(fam, "count", 1), seed=getattr(fam, "seed", 0))
+    out.used = used
     scope, common_lets = family_scope(out, ctx, names, errors)
     if len(errors) > before:
         return None
@@ -40,5 +42,22 @@ def compile_family(loaded, ctx: DomainContext, errors: list[SpecError]) -> Compi
     out.code.append(reference_code(fam, marks, scope, ctx, out, errors))
     out.code.append(process_code(fam, marks, scope, ctx, errors))
     compile_rubric(fam, marks, scope, ctx, out, common_lets, errors)
+    out.sources = family_sources(loaded, out, ctx)
     return out if len(errors) == before else None
+
+
+def family_sources(loaded, out: CompiledFamily, ctx: DomainContext) -> list[str]:
+    """Every spec file the compiled family depends on: its own file, its bases, the domain defaults, the
+    shared modules and tables its expressions call and the macro files and partials its texts use. With
+    the domain context (record, tools, instruments), this is what a per-family cache has to key on."""
+    files = list(loaded.sources)
+    for name in sorted(out.used):
+        known = ctx.functions.get(name) or ctx.tables.get(name)
+        if known is not None:
+            files.append(known.pos.path)
+    if ctx.texts is not None:
+        texts = [loaded.model.ticket] + [t for plan in out.plans for answers in plan.history.values() for t, _ in answers]
+        for name in sorted({n for text in texts for n in ctx.texts.referenced(text)}):
+            files.append(ctx.texts.where[name].path)
+    return list(dict.fromkeys(files))
 

@@ -70,7 +70,7 @@ def _flatten_case(case: dict, record: Record, marks, loc: tuple, errors, prefix:
             errors.append(SpecError(f"unknown record field '{path}'", marks.at(here, key=True), did_you_mean(path, known)))
 
 
-def plan_scenario(fam, marks, name, scenario, names, ctx, errors) -> Plan | None:
+def plan_scenario(fam, marks, name, scenario, names, ctx, errors, used: set | None = None) -> Plan | None:
     before = len(errors)
     sources = _sources(fam, marks, name, scenario, ctx, errors)
     for path in ctx.record.fields:
@@ -85,9 +85,8 @@ def plan_scenario(fam, marks, name, scenario, names, ctx, errors) -> Plan | None
     plan = Plan(name, scenario.weight if scenario is not None else 1.0, [], {}, {}, {})
     for target in order:
         source = sources[target]
-        scope = Scope({"case": ctx.record.type, "scenario": EnumT(names),
-                       "truth": RecordT("truth", tuple(plan.truth_types.items())), **plan.let_types},
-                      dict(ctx.instruments))
+        scope = ctx.scope({"case": ctx.record.type, "scenario": EnumT(names),
+                           "truth": RecordT("truth", tuple(plan.truth_types.items())), **plan.let_types}, used=used)
         try:
             t, typed = source_type(source, scope)
             t, typed = _fit(target, source, t, typed, ctx, scope)
@@ -100,7 +99,50 @@ def plan_scenario(fam, marks, name, scenario, names, ctx, errors) -> Plan | None
         elif target[0] == "truth":
             plan.truth_types[target[1]] = t
     plan.history = _history(fam, marks, name, scenario, ctx, errors)
+    if len(errors) == before:
+        final = ctx.scope({"case": ctx.record.type, "scenario": EnumT(names),
+                           "truth": RecordT("truth", tuple(plan.truth_types.items())), **plan.let_types})
+        _check_overrides(fam, marks, name, names, final, errors)
     return plan if len(errors) == before else None
+
+
+def _check_overrides(fam, marks, name: str, names: tuple, scope: Scope, errors) -> None:
+    """A let or truth that overrides an inherited one (from a base or the domain defaults) keeps its type."""
+    for loc, replaced in getattr(marks, "overridden", {}).items():
+        if loc[0] == "scenarios" and loc[1] != name or loc[0] != "scenarios" and name != names[0]:
+            continue  # a scenario's own values in its plan; the family's once
+        value = _value_at(fam, loc)
+        try:
+            mine = source_type(parse_source(value, marks, loc), scope)[0]
+        except SpecError:
+            continue  # reported where the value is planned
+        for old_value, old_marks, old_loc in replaced:
+            try:
+                theirs = source_type(parse_source(old_value, old_marks, old_loc), scope)[0]
+            except SpecError:
+                continue  # the inherited value does not fit this family at all: nothing to keep
+            if not _same_kind(mine, theirs):
+                what = f"{loc[-2]} '{loc[-1]}'"
+                errors.append(SpecError(f"{what} is {mine.describe()}, but it overrides {theirs.describe()} "
+                                        f"inherited from {old_marks.at(old_loc)}", marks.at(loc),
+                                        "an override keeps the type it replaces; give the new value another name"))
+
+
+def _value_at(fam, loc: tuple):
+    if loc[0] == "scenarios":
+        return getattr(fam.scenarios[loc[1]], loc[2])[loc[3]]
+    return getattr(fam, loc[0])[loc[1]]
+
+
+def _same_kind(a: Type, b: Type) -> bool:
+    """Two types an override may swap: equal, or numbers of one unit (an int where a number was)."""
+    if isinstance(a, AnyT) or isinstance(b, AnyT):
+        return True
+    if isinstance(a, NumT) and isinstance(b, NumT):
+        return a.unit == b.unit
+    if isinstance(a, (EnumT, TextT)) and isinstance(b, (EnumT, TextT)):
+        return True  # a literal word and a computed text are both text
+    return a.describe() == b.describe()
 
 
 def _fit(target, source: Source, t: Type, typed, ctx: DomainContext, scope: Scope):
@@ -229,8 +271,8 @@ def family_scope(out: CompiledFamily, ctx: DomainContext, names, errors) -> tupl
     """Lets and truths available to the reference and the rubric: those every scenario defines."""
     lets = _common([p.let_types for p in out.plans])
     truths = _common([p.truth_types for p in out.plans])
-    scope = Scope({"case": ctx.record.type, "scenario": EnumT(names), "truth": RecordT("truth", tuple(truths.items())), **lets},
-                  dict(ctx.instruments))
+    scope = ctx.scope({"case": ctx.record.type, "scenario": EnumT(names), "truth": RecordT("truth", tuple(truths.items())),
+                       **lets}, used=out.used)
     return scope, lets
 
 

@@ -20,8 +20,8 @@ def predicate_names(name: str) -> str:
 
 
 def episode_scope(ctx: DomainContext, base: Scope) -> Scope:
-    return Scope({**base.names, "answer": ctx.answer}, dict(ctx.instruments), episode=True,
-                 tool_outputs=ctx.tool_outputs(), tool_names=frozenset(ctx.tools))
+    return ctx.scope({**base.names, "answer": ctx.answer}, episode=True, tool_outputs=ctx.tool_outputs(),
+                     tool_names=frozenset(ctx.tools), used=base.used)
 
 
 @dataclass
