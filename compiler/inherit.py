@@ -6,7 +6,8 @@ farthest (`extends:` of `extends:`) to the nearest, then the family itself; a la
 earlier one. Mappings (`let`, `case`, `history`, `truth`, `steps`, `scenarios` and each scenario's own
 mappings, `rubric`, `rubric.accuracy`, `rubric.process`) merge key by key, and `null` removes an
 inherited key; the rule lists (`rubric.safety`, `.coherence`, `.assertions`) merge by rule id (a rule with
-an inherited id replaces it in place, new rules follow); anything else is replaced whole. A reference item
+an inherited id replaces it in place, new rules follow, `- {drop: id}` removes one); anything else is
+replaced whole. A reference item
 that is a bare name stands for the named step of `steps:`. `family`, `abstract` and `extends` are never
 inherited; an abstract base materialises nothing.
 
@@ -68,8 +69,9 @@ class Resolved:
 class _Merge:
     """One family's layers merged; `routes[i]` maps a location in layer i to where it lands."""
 
-    def __init__(self, layers: list[Layer]):
+    def __init__(self, layers: list[Layer], errors: list[SpecError]):
         self.layers = layers
+        self.errors = errors
         self.routes: list[dict[tuple, list[tuple[tuple, bool]]]] = [{} for _ in layers]
         self.origin: dict[tuple, tuple[int, tuple]] = {}  # merged loc -> (layer, loc) of a value taken whole
         self.overridden: dict[tuple, list[tuple]] = {}
@@ -111,6 +113,9 @@ class _Merge:
         for layer, rules, src in values:
             self.route(layer, src, dst, False)
             for k, rule in enumerate(rules):
+                if isinstance(rule, dict) and list(rule) == ["drop"]:
+                    self.drop(merged, index, rule["drop"], layer, src + (k,))
+                    continue
                 rule_id = rule.get("id") if isinstance(rule, dict) else None
                 if isinstance(rule_id, str) and rule_id in index:
                     merged[index[rule_id]] = (layer, rule, src + (k,))
@@ -118,9 +123,18 @@ class _Merge:
                 if isinstance(rule_id, str):
                     index[rule_id] = len(merged)
                 merged.append((layer, rule, src + (k,)))
+        merged = [item for item in merged if item is not None]
         for j, (layer, _, src) in enumerate(merged):
             self.route(layer, src, dst + (j,), True)
         return [rule for _, rule, _ in merged]
+
+    def drop(self, merged: list, index: dict, rule_id, layer: int, src: tuple) -> None:
+        """`- {drop: rule_id}`: the family does without an inherited rule."""
+        if rule_id not in index or merged[index[rule_id]] is None:
+            self.errors.append(SpecError(f"no inherited rule '{rule_id}' to drop", self.layers[layer].marks.at(src),
+                                         did_you_mean(str(rule_id), [i for i, j in index.items() if merged[j]])))
+            return
+        merged[index.pop(rule_id)] = None
 
     def expand_steps(self, data: dict, errors: list[SpecError]) -> None:
         """Reference items that name a step of `steps:` become that step; `steps` itself is dropped."""
@@ -167,7 +181,7 @@ def _destinations(routes: dict, loc: tuple) -> list[tuple]:
 
 def merge(layers: list[Layer], errors: list[SpecError]) -> tuple[dict, MergedMarks]:
     """The last layer with everything it inherits from the ones before it."""
-    work = _Merge(layers)
+    work = _Merge(layers, errors)
     data = work.mapping([(i, layer.data, ()) for i, layer in enumerate(layers)], ())
     work.expand_steps(data, errors)
     marks = work.marks(layers[-1].marks.path)

@@ -117,9 +117,10 @@ def _load_domain(folder: Path, errors: list[SpecError]) -> DomainFiles:
     defaults = None
     if inherit.defaults_path(folder).exists():
         files.defaults = _load_model(inherit.defaults_path(folder), m.DomainDefaults, errors)
-        if files.defaults is not None:
-            data, marks = _load_data(inherit.defaults_path(folder), errors)
-            defaults = inherit.Layer({k: v for k, v in data.items() if k != "partials"}, marks, "defaults")
+        if files.defaults is None:
+            return files  # every family inherits from it: checking them now would only echo its errors
+        data, marks = _load_data(inherit.defaults_path(folder), errors)
+        defaults = inherit.Layer({k: v for k, v in data.items() if k != "partials"}, marks, "defaults")
     raw = [(p, m.TaskFamily) for p in _yamls(folder / "tasks")] + [(p, m.StaticCase) for p in _yamls(folder / "cases")]
     layers, kinds = [], {}
     for path, model in raw:

@@ -162,7 +162,8 @@ def _build(tree: SpecTree, spec_hash: str, out: Path, errors: list[SpecError]) -
 def _core_failed(files, failed: set[str]) -> bool:
     """Whether a file every family of the domain depends on (domain, record, tools, tables) failed to load;
     a family file that failed only takes itself out."""
-    core = [files.folder / "domain.yaml", files.folder / "record.yaml", files.folder / "tools.yaml"]
+    core = [files.folder / "domain.yaml", files.folder / "record.yaml", files.folder / "tools.yaml",
+            files.folder / "defaults.yaml"]
     return any(str(p) in failed for p in core) or any(p.startswith(str(files.folder / "tables") + os.sep) for p in failed)
 
 

@@ -321,15 +321,19 @@ class StaticCase(_TaskSpec):
     case: dict[str, Value]
 
 
+class DropRule(Spec):
+    drop: Name = Field(description="the id of an inherited rule this family does without")
+
+
 class PartialRubric(Spec):
     """A rubric as a base or the domain defaults write it: every part optional, merged into each family's."""
 
     accuracy: dict[str, Union[Literal["exact", "numeric", "set_f1", "token_f1", "option"], AccuracyField, None]] = \
         Field(default_factory=dict)
     process: dict[str, Any] = Field(default_factory=dict, description="keys of a rubric's process, each replaced whole")
-    safety: list[SafetyRule] = Field(default_factory=list)
-    coherence: list[CoherenceCheck] = Field(default_factory=list)
-    assertions: list[Assertion] = Field(default_factory=list)
+    safety: list[Union[SafetyRule, DropRule]] = Field(default_factory=list)
+    coherence: list[Union[CoherenceCheck, DropRule]] = Field(default_factory=list)
+    assertions: list[Union[Assertion, DropRule]] = Field(default_factory=list)
 
 
 class _Layer(Spec):
