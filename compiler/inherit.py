@@ -9,7 +9,8 @@ inherited key; the rule lists (`rubric.safety`, `.coherence`, `.assertions`) mer
 an inherited id replaces it in place, new rules follow, `- {drop: id}` removes one); anything else is
 replaced whole. A reference item
 that is a bare name stands for the named step of `steps:`. `family`, `abstract` and `extends` are never
-inherited; an abstract base materialises nothing.
+inherited; an abstract base materialises nothing. `- step_name: {arg: value}` is the named step with these
+arguments replacing its own.
 
 The merge is a pure function of the layers, so a per-family cache can key on the files listed in
 `Resolved.sources`.
@@ -143,11 +144,13 @@ class _Merge:
         if not isinstance(reference, list):
             return
         for index, item in enumerate(reference):
+            if isinstance(item, dict):
+                self.step_with_arguments(reference, index, item, steps)
+                continue
             if not isinstance(item, str):
                 continue
-            where = self.position(("reference", index))
             if item not in steps:
-                errors.append(SpecError(f"unknown reference step '{item}'", where,
+                errors.append(SpecError(f"unknown reference step '{item}'", self.position(("reference", index)),
                                         did_you_mean(item, steps) or "name a step declared under steps: (here, in a "
                                                                      "base or in the domain's defaults.yaml)"))
                 continue
@@ -155,8 +158,40 @@ class _Merge:
             layer, src = self.origin[("steps", item)]
             self.route(layer, src, ("reference", index), True)
 
+    def step_with_arguments(self, reference: list, index: int, item: dict, steps: dict) -> None:
+        """`- step_name: {arg: value}`: the named step with these arguments replacing its own (and this
+        item's `when:`, if any)."""
+        names = [k for k in item if k != "when"]
+        if len(names) != 1 or names[0] not in steps or not isinstance(item[names[0]], dict):
+            return
+        name = names[0]
+        step = steps[name]
+        tools = [k for k in step if k != "when"]
+        if len(tools) != 1 or not isinstance(step[tools[0]], dict):
+            return  # the model reports the malformed step
+        tool = tools[0]
+        layer, src = self.origin[("steps", name)]
+        here = ("reference", index)
+        self.route(layer, src, here, True)  # the step, then this item's own arguments over it
+        item_layer, item_src = self.source(here)
+        self.route(item_layer, item_src + (name,), here + (tool,), True)
+        if "when" in item:
+            self.route(item_layer, item_src + ("when",), here + ("when",), True)
+        merged = {tool: {**step[tool], **item[name]}}
+        if "when" in item or "when" in step:
+            merged["when"] = item.get("when", step.get("when"))
+        reference[index] = merged
+
+    def source(self, dst: tuple) -> tuple[int, tuple]:
+        """The layer and location a merged value came from (through the value it lies in)."""
+        for cut in range(len(dst), -1, -1):
+            if dst[:cut] in self.origin:
+                layer, src = self.origin[dst[:cut]]
+                return layer, src + dst[cut:]
+        return len(self.layers) - 1, dst
+
     def position(self, dst: tuple) -> Position:
-        layer, src = self.origin.get(dst, (len(self.layers) - 1, dst))
+        layer, src = self.source(dst)
         return self.layers[layer].marks.at(src)
 
     def marks(self, path: str) -> MergedMarks:

@@ -3,7 +3,8 @@
 Each function is type-checked once, here, against its declared parameter types (and its declared result
 type); a call is then checked against the parameters and written out in place (dsl/checker.py). A
 function may call instruments, tables and the functions defined before it (earlier in its file, or in a
-file before it), so no function can call itself.
+file before it), so no function can call itself. A body that judges the episode (`called`, `observed`, ...)
+makes a function for rubric rules only.
 """
 from __future__ import annotations
 
@@ -73,7 +74,10 @@ def _function(name, spec: m.LibFunction, marks, loc, instruments, tables, functi
         origin = origin.offset(1)
     try:
         body = parse_expression(text, origin)
-        _, t = check(body, Scope(dict(params), dict(instruments), functions=dict(functions), tables=dict(tables)), origin)
+        # episode=True: a body may judge the episode (called(), observed()); such a function is then usable
+        # only where those are (rubric rules), which the check at each call enforces.
+        scope = Scope(dict(params), dict(instruments), episode=True, functions=dict(functions), tables=dict(tables))
+        _, t = check(body, scope, origin)
     except SpecError as exc:
         errors.append(exc)
         return None
