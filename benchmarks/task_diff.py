@@ -5,8 +5,10 @@
 Not a speed benchmark: the proof that a spec rewrite changed no task. Each task (matched by task id) is
 compared field by field: ticket, history, case, truth, vars, reference, rubric (accuracy, process, each
 safety/coherence/assertion rule keyed by id, with the generated code of its predicate), split and threshold.
-Rule order inside a rubric list is reported separately ("order only"): the reward engine scores each rule
-on its own, so a reordering changes no score, but it is listed so that a reader can check that claim.
+Order inside a rubric rule list or a process list (require, before_answer, order) is reported separately
+("order only"): the reward engine scores each rule and each process item on its own (coherence is a mean,
+process a count of satisfied items), so a reordering changes no score; it is listed so that a reader can
+check that claim.
 Exit status 0 when the builds hold the same tasks, 1 otherwise.
 """
 from __future__ import annotations
@@ -18,6 +20,7 @@ import sys
 from pathlib import Path
 
 RULE_LISTS = ("safety", "coherence", "assertions")
+PROCESS_LISTS = ("require", "before_answer", "order")  # scored item by item: their order changes no score
 _DEF = re.compile(r"^def (\w+)\(v\):\n((?:    .*\n?)+)", re.M)
 
 
@@ -55,6 +58,10 @@ def task_view(task: dict, predicates: dict[str, str]) -> dict:
     rubric = dict(task.get("rubric", {}))
     for key in RULE_LISTS:
         rubric[key] = {r["id"]: _rule_view(r, predicates) for r in rubric.get(key, [])}
+    process = dict(rubric.get("process", {}))
+    for key in PROCESS_LISTS:
+        process[key] = sorted(process.get(key) or [], key=lambda item: json.dumps(item, sort_keys=True))
+    rubric["process"] = process
     view["rubric"] = rubric
     return view
 
@@ -89,6 +96,11 @@ def order_changes(a: dict, b: dict) -> list[str]:
         ids_b = [r["id"] for r in b.get("rubric", {}).get(key, [])]
         if ids_a != ids_b and sorted(ids_a) == sorted(ids_b):
             out.append(f"rubric.{key}: order {ids_a} -> {ids_b}")
+    for key in PROCESS_LISTS:
+        items_a = a.get("rubric", {}).get("process", {}).get(key) or []
+        items_b = b.get("rubric", {}).get("process", {}).get(key) or []
+        if items_a != items_b:
+            out.append(f"rubric.process.{key}: order {items_a} -> {items_b}")
     return out
 
 

@@ -6,8 +6,9 @@ farthest (`extends:` of `extends:`) to the nearest, then the family itself; a la
 earlier one. Mappings (`let`, `case`, `history`, `truth`, `steps`, `scenarios` and each scenario's own
 mappings, `rubric`, `rubric.accuracy`, `rubric.process`) merge key by key, and `null` removes an
 inherited key; the rule lists (`rubric.safety`, `.coherence`, `.assertions`) merge by rule id (a rule with
-an inherited id replaces it in place, new rules follow, `- {drop: id}` removes one); anything else is
-replaced whole. A reference item
+an inherited id replaces it in place, new rules follow, `- {drop: id}` removes one); the process lists
+(`rubric.process.require`, `.before_answer`, `.order`) add up (inherited entries first, none repeated);
+anything else is replaced whole. A reference item
 that is a bare name stands for the named step of `steps:`. `family`, `abstract` and `extends` are never
 inherited; an abstract base materialises nothing. `- step_name: {arg: value}` is the named step with these
 arguments replacing its own.
@@ -26,6 +27,7 @@ from medgym.dsl.yamlpos import Marks
 _SCENARIO_MAPS = ("let", "case", "history", "truth")
 _NOT_INHERITED = ("family", "abstract", "extends")
 _RULE_LISTS = {("rubric", "safety"), ("rubric", "coherence"), ("rubric", "assertions")}
+_ADDED_LISTS = {("rubric", "process", "require"), ("rubric", "process", "before_answer"), ("rubric", "process", "order")}
 _TYPED = ("let", "truth")  # values whose type an override must keep
 
 
@@ -99,6 +101,8 @@ class _Merge:
                 out[key] = self.mapping(values, here)
             elif here in _RULE_LISTS and all(isinstance(v, list) for _, v, _ in values):
                 out[key] = self.rules(values, here)
+            elif here in _ADDED_LISTS and all(isinstance(v, list) for _, v, _ in values):
+                out[key] = self.added(values, here)
             else:
                 layer, value, src = values[-1]
                 self.route(layer, src, here, True)
@@ -128,6 +132,18 @@ class _Merge:
         for j, (layer, _, src) in enumerate(merged):
             self.route(layer, src, dst + (j,), True)
         return [rule for _, rule, _ in merged]
+
+    def added(self, values: list[tuple[int, list, tuple]], dst: tuple) -> list:
+        """Process requirements add up: the inherited entries, then each layer's new ones."""
+        merged: list[tuple[int, object, tuple]] = []
+        for layer, items, src in values:
+            self.route(layer, src, dst, False)
+            for k, item in enumerate(items):
+                if all(item != seen for _, seen, _ in merged):
+                    merged.append((layer, item, src + (k,)))
+        for j, (layer, _, src) in enumerate(merged):
+            self.route(layer, src, dst + (j,), True)
+        return [item for _, item, _ in merged]
 
     def drop(self, merged: list, index: dict, rule_id, layer: int, src: tuple) -> None:
         """`- {drop: rule_id}`: the family does without an inherited rule."""

@@ -224,6 +224,14 @@ def test_null_removes_and_drop_removes_an_inherited_rule(tmp_path):
     located(bad, CAP, line_of(FAMILY_TEXT, "rubric:") + 2, "no inherited rule 'score_matches' to drop")
 
 
+def test_process_requirements_add_up(tmp_path):
+    root = reused(tmp_path, base=("rubric:\n", "rubric:\n  process:\n    require: [get_vital_signs, get_lab_results]\n"))
+    out = tmp_path / "build"
+    compile_specs(root, out, gate=None)
+    for task in tasks_of(out, "cap_disposition").values():
+        assert [r["tool"] for r in task["rubric"]["process"]["require"]] == ["get_vital_signs", "get_lab_results", "order_labs"]
+
+
 def test_a_function_body_is_checked_once_in_its_module(tmp_path):
     root = reused(tmp_path, lib=("then 'home'", "then hom"))
     located(root, LIB, 7, "unknown name 'hom'")
