@@ -132,6 +132,7 @@ def _load_domain(folder: Path, errors: list[SpecError]) -> DomainFiles:
         if not isinstance(data, dict):
             errors.append(SpecError("a task family is a mapping of keys (family:, domain:, ...)", marks.at(())))
             continue
+        data.setdefault("domain", folder.name)  # a family's domain is its folder unless it says so
         layers.append(inherit.Layer(data, marks, str(data.get("family"))))
         kinds[id(data)] = model
     models = {id(layer.data): kinds[id(layer.data)] for layer in layers}

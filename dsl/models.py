@@ -281,7 +281,7 @@ class _TaskSpec(Spec):
     extends: Name | None = Field(None, description="a family of the same domain (usually `abstract: true`) whose "
                                                    "values this one inherits and overrides")
     version: int = Field(1, ge=1)
-    domain: Name
+    domain: Name = Field(description="the domain folder it lives in (filled in from the folder when left out)")
     title: str
     description: str = ""
     reference_threshold: float = Field(0.95, ge=0, le=1, description="the least score the reference solution must reach")
