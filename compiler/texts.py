@@ -165,6 +165,7 @@ class TextEnv:
 
         self.sources = {name: text for name, (text, _) in {**macros, **partials}.items()}
         self.partials = set(partials)
+        self._referenced: dict[str, list[str]] = {}
         self.where = {name: pos for name, (_, pos) in {**macros, **partials}.items()}
         self.jinja = _sandbox(DictLoader(self.sources))
         self.ok = True
@@ -190,10 +191,15 @@ class TextEnv:
         """The shared texts a template imports or includes (they are one level deep)."""
         from jinja2 import meta
 
-        try:
-            return sorted(n for n in meta.find_referenced_templates(self.jinja.parse(text)) if n in self.sources)
-        except TemplateError:
-            return []
+        if "import" not in text and "include" not in text:
+            return []  # most texts: no need to parse them again
+        if text not in self._referenced:
+            try:
+                found = meta.find_referenced_templates(self.jinja.parse(text))
+                self._referenced[text] = sorted(n for n in found if n in self.sources)
+            except TemplateError:
+                self._referenced[text] = []
+        return self._referenced[text]
 
     def analysis_text(self, text: str) -> str:
         """The template followed by the partials it includes: what it can read (for the information-flow
