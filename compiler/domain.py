@@ -1,9 +1,11 @@
 """Domains: the record, the tools and the domain-wide rules, checked together into a DomainContext."""
 from __future__ import annotations
 
+from medgym.compiler.context import DomainContext
+from medgym.compiler.rubric import episode_scope, predicate, safety_rule
 from medgym.compiler.load import DomainFiles
 from medgym.compiler.records import build_record, field_summary
-from medgym.compiler.rules import DomainContext, episode_scope, predicate, safety_rule
+from medgym.compiler.texts import TextEnv
 from medgym.compiler.tools import answer_type, compile_tool
 from medgym.dsl import build as b
 from medgym.dsl.checker import Scope
@@ -15,8 +17,10 @@ from medgym.dsl.types import ANY
 from medgym.dsl.naming import class_stem, env_id  # noqa: F401  (re-exported for the pipeline)
 
 
-def build_context(name: str, files: DomainFiles, instruments: dict, tables: dict, errors: list[SpecError]):
-    """Check the domain's record and tools; None when they have errors (families are then skipped)."""
+def build_context(name: str, files: DomainFiles, instruments: dict, tables: dict, errors: list[SpecError],
+                  shared: dict | None = None):
+    """Check the domain's record and tools; None when they have errors (families are then skipped).
+    `shared`: the library every domain sees (functions, tables callable as functions, macro files)."""
     before = len(errors)
     if files.domain is None or files.record is None:
         return None
@@ -43,15 +47,25 @@ def build_context(name: str, files: DomainFiles, instruments: dict, tables: dict
     submits = [t for t in tools.values() if t["kind"] == "submit"]
     if len(submits) != 1 and len(errors) == before:
         errors.append(SpecError(f"a domain needs exactly one submit tool, found {len(submits)}", Position(str(files.folder / "tools.yaml"))))
+    shared = shared or {}
+    texts = TextEnv(shared.get("templates", {}), _partials(files), errors)
     if len(errors) > before:
         return None
     return DomainContext(name, record, tools, signatures, submits[0], answer_type(submits[0]), set(domain.history_topics),
-                         {k: v.model_dump() for k, v in domain.history_topics.items()})
+                         {k: v.model_dump() for k, v in domain.history_topics.items()},
+                         shared.get("functions", {}), shared.get("tables", {}), texts)
+
+
+def _partials(files: DomainFiles) -> dict:
+    """The named partials of defaults.yaml, each with its position."""
+    if files.defaults is None:
+        return {}
+    return {name: (text, files.defaults.marks.at(("partials", name))) for name, text in files.defaults.model.partials.items()}
 
 
 def domain_rules(files: DomainFiles, ctx: DomainContext, errors: list[SpecError]) -> tuple[dict[str, str], list[dict]]:
     """Generated predicates (name -> def) and rule data for the domain-wide safety rules."""
-    scope = episode_scope(ctx, Scope({"case": ctx.record.type, "truth": ANY}, dict(ctx.instruments)))
+    scope = episode_scope(ctx, ctx.scope({"case": ctx.record.type, "truth": ANY}))
     code, rules = {}, []
     for index, rule in enumerate(files.domain.model.safety):
         name = f"{ctx.name}__{rule.id}"

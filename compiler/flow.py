@@ -28,7 +28,8 @@ import json
 from dataclasses import dataclass, field
 
 from medgym.compiler.expressions import expression_origin, is_expression
-from medgym.compiler.families import CompiledFamily, DomainContext, generator_names, reference_name
+from medgym.compiler.context import CompiledFamily, DomainContext
+from medgym.compiler.generate import generator_names, reference_name
 from medgym.compiler.pycode import PyGen
 from medgym.compiler.reads import Read, Target, expression_reads, leaves, name_chain, template_reads, text_reads
 from medgym.dsl import nodes as n
@@ -537,15 +538,20 @@ def _scenario(fam: CompiledFamily, ctx: DomainContext, plan, module) -> Scenario
     fields = tuple(ctx.record.fields)
     answers = {}
     for topic, texts in plan.history.items():
-        reads = [template_reads(text, fields) for text, _ in texts]
+        reads = [template_reads(_analysed(ctx, text), fields) for text, _ in texts]
         # The patient words the answer one way or another: only what every wording reads is revealed.
         answers[topic] = tuple(r for r in reads[0] if all(r in other for other in reads[1:])) if reads else ()
-    return Scenario(plan.name, {s.target: s.source for s in plan.steps}, template_reads(fam.model.ticket, fields),
+    return Scenario(plan.name, {s.target: s.source for s in plan.steps}, template_reads(_analysed(ctx, fam.model.ticket), fields),
                     answers, fields, ctx.record, {s.target: s.type for s in plan.steps},
                     {s.target: s.typed for s in plan.steps if s.source.kind == "expr" and s.typed is not None}, module)
 
 
 # ---------------------------------------------------------------- the error
+def _analysed(ctx: DomainContext, text: str) -> str:
+    """A text with the shared macros and partials it uses: all of it is what the text can show."""
+    return ctx.texts.analysis_text(text) if ctx.texts is not None else text
+
+
 def _error(use: Use, chain: tuple, scen: Scenario, task: dict, many: bool, ctx: DomainContext) -> SpecError:
     first, leaf = chain[0], chain[-1]
     shown = _show(first) + (f" (computed from {_show(leaf)})" if len(chain) > 1 else "")

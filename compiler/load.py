@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from medgym.compiler import inherit
 from medgym.dsl import models as m
 from medgym.dsl import nodes
 from medgym.dsl.errors import Position, SpecError, read_spec_text
@@ -24,6 +25,11 @@ class Loaded:
     model: object
     marks: Marks
 
+    @property
+    def sources(self) -> list[str]:
+        """The spec files this model was merged from (a family: its file, its bases, the domain defaults)."""
+        return list(getattr(self.marks, "sources", None) or [self.marks.path])
+
 
 @dataclass
 class DomainFiles:
@@ -32,7 +38,8 @@ class DomainFiles:
     record: Loaded | None = None
     tools: list[Loaded] = field(default_factory=list)  # one Loaded per tool, marks rooted at the list item
     tables: list[Loaded] = field(default_factory=list)
-    families: list[Loaded] = field(default_factory=list)
+    families: list[Loaded] = field(default_factory=list)  # merged with their bases and the defaults
+    defaults: Loaded | None = None  # defaults.yaml
     policy: str = ""
 
 
@@ -42,6 +49,8 @@ class SpecTree:
     project: Loaded | None = None
     instruments: list[nodes.Instrument] = field(default_factory=list)
     tables: list[Loaded] = field(default_factory=list)
+    modules: list[Loaded] = field(default_factory=list)  # lib/*.yaml: shared functions
+    templates: dict[str, tuple[str, Position]] = field(default_factory=dict)  # lib/*.j2: name -> (text, where)
     domains: dict[str, DomainFiles] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     errors: list[SpecError] = field(default_factory=list)
@@ -63,7 +72,7 @@ def content_hash(root: Path) -> str:
 
 def spec_files(root: Path) -> list[Path]:
     """Every file that belongs to the specs (what the content hash covers)."""
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".yaml", ".yml", ".score", ".md")
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".yaml", ".yml", ".score", ".md", ".j2")
                   and not any(part.startswith(".") for part in p.relative_to(root).parts))
 
 
@@ -85,6 +94,8 @@ def load_tree(root: Path | str) -> SpecTree:
         except SpecError as exc:
             tree.errors.append(exc)
     tree.tables = [t for t in (_load_model(p, m.Table, tree.errors) for p in _yamls(root / "tables")) if t]
+    tree.modules = [x for x in (_load_model(p, m.Module, tree.errors) for p in _yamls(root / "lib")) if x]
+    tree.templates = _load_templates(root / "lib", tree.errors)
     for folder in sorted(p for p in (root / "domains").glob("*") if p.is_dir()):
         tree.domains[folder.name] = _load_domain(folder, tree.errors)
     tree.failed = {e.pos.path for e in tree.errors}
@@ -103,10 +114,49 @@ def _load_domain(folder: Path, errors: list[SpecError]) -> DomainFiles:
     files.record = _require(folder / "record.yaml", m.RecordSchema, errors)
     files.tools = _load_tools(folder / "tools.yaml", errors)
     files.tables = [t for t in (_load_model(p, m.Table, errors) for p in _yamls(folder / "tables")) if t]
-    families = [_load_model(p, m.TaskFamily, errors) for p in _yamls(folder / "tasks")]
-    families += [_load_model(p, m.StaticCase, errors) for p in _yamls(folder / "cases")]
-    files.families = [f for f in families if f]
+    defaults = None
+    if inherit.defaults_path(folder).exists():
+        files.defaults = _load_model(inherit.defaults_path(folder), m.DomainDefaults, errors)
+        if files.defaults is None:
+            return files  # every family inherits from it: checking them now would only echo its errors
+        data, marks = _load_data(inherit.defaults_path(folder), errors)
+        defaults = inherit.Layer({k: v for k, v in data.items() if k != "partials"}, marks, "defaults")
+    raw = [(p, m.TaskFamily) for p in _yamls(folder / "tasks")] + [(p, m.StaticCase) for p in _yamls(folder / "cases")]
+    layers, kinds = [], {}
+    for path, model in raw:
+        data, marks = _load_data(path, errors)
+        if data is None:
+            if not errors or errors[-1].pos.path != str(path):
+                errors.append(SpecError("empty spec file", Position(str(path), 1, 1)))
+            continue
+        if not isinstance(data, dict):
+            errors.append(SpecError("a task family is a mapping of keys (family:, domain:, ...)", marks.at(())))
+            continue
+        data.setdefault("domain", folder.name)  # a family's domain is its folder unless it says so
+        layers.append(inherit.Layer(data, marks, str(data.get("family"))))
+        kinds[id(data)] = model
+    models = {id(layer.data): kinds[id(layer.data)] for layer in layers}
+    for layer, resolved in zip(layers, inherit.resolve(defaults, layers, errors, keep_order=True)):
+        if resolved is None:
+            continue
+        if resolved.abstract:  # checked for typos, never materialised
+            _validate(m.AbstractFamily, layer.data, layer.marks, errors)
+            continue
+        spec = _validate(models[id(layer.data)], resolved.data, resolved.marks, errors)
+        if spec is not None:
+            files.families.append(Loaded(spec, resolved.marks))
     return files
+
+
+def _load_templates(folder: Path, errors: list[SpecError]) -> dict[str, tuple[str, Position]]:
+    """The shared jinja macro files, by file name (`{% import "triage.j2" as t %}`)."""
+    out = {}
+    for path in sorted(folder.glob("*.j2")) if folder.is_dir() else []:
+        try:
+            out[path.name] = (read_spec_text(path), Position(str(path), 1, 1))
+        except SpecError as exc:
+            errors.append(exc)
+    return out
 
 
 def _load_policy(files: DomainFiles, errors: list[SpecError]):

@@ -11,7 +11,8 @@ import math
 import random
 
 import jsonschema
-from medgym.compiler.families import CompiledFamily, DomainContext, generator_name, process_name, reference_name
+from medgym.compiler.context import CompiledFamily, DomainContext
+from medgym.compiler.generate import generator_name, process_name, reference_name
 from medgym.compiler.texts import compile_text, render_text
 from medgym.dsl.errors import SpecError
 
@@ -41,8 +42,8 @@ def jsonable(value):
 def materialize(fam: CompiledFamily, ctx: DomainContext, module, errors: list[SpecError]) -> list[dict]:
     model, marks = fam.model, fam.marks
     before = len(errors)
-    ticket = compile_text(model.ticket, marks.at(("ticket",)), "the ticket", errors)
-    histories = {plan.name: {topic: [compile_text(t, pos, f"history answer '{topic}'", errors) for t, pos in answers]
+    ticket = compile_text(model.ticket, marks.at(("ticket",)), "the ticket", errors, ctx.texts)
+    histories = {plan.name: {topic: [compile_text(t, pos, f"history answer '{topic}'", errors, ctx.texts) for t, pos in answers]
                              for topic, answers in plan.history.items()} for plan in fam.plans}
     if len(errors) > before:
         return []

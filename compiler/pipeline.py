@@ -15,6 +15,7 @@ from typing import Callable
 
 from medgym.compiler import codegen
 from medgym.compiler.domain import build_context, domain_json, domain_rules, env_id, family_cards
+from medgym.compiler import library
 from medgym.compiler.families import compile_family
 from medgym.compiler.flow import check_flow
 from medgym.compiler.instruments import bands_tuple, check_instrument, function_body, input_spec
@@ -124,6 +125,10 @@ def _build(tree: SpecTree, spec_hash: str, out: Path, errors: list[SpecError]) -
     before = len(errors)
     instruments = _instruments(tree, errors)
     tables = _tables(tree, errors)
+    table_fns = library.table_functions(list(tree.tables) + [t for d in tree.domains.values() for t in d.tables])
+    shared_lib = {"functions": library.check_functions(tree.modules, {k: v.signature for k, v in instruments.items()},
+                                                       table_fns, errors),
+                  "tables": table_fns, "templates": tree.templates}
     if any(str(p) in failed for p in shared) or any(e.pos.path.endswith(".score") for e in errors[before:]):
         return {}  # instruments or shared tables are missing: every domain check would report their absence
     _write(out / "instruments.py", codegen.render(
@@ -141,7 +146,7 @@ def _build(tree: SpecTree, spec_hash: str, out: Path, errors: list[SpecError]) -
     for name, domain_files in tree.domains.items():
         if name in skipped:
             continue
-        summary = _domain(name, domain_files, instruments, tables, files, header, out, errors)
+        summary = _domain(name, domain_files, instruments, tables, shared_lib, files, header, out, errors)
         if summary is None:
             continue
         manifest["domains"][name] = summary
@@ -161,7 +166,8 @@ def _build(tree: SpecTree, spec_hash: str, out: Path, errors: list[SpecError]) -
 def _core_failed(files, failed: set[str]) -> bool:
     """Whether a file every family of the domain depends on (domain, record, tools, tables) failed to load;
     a family file that failed only takes itself out."""
-    core = [files.folder / "domain.yaml", files.folder / "record.yaml", files.folder / "tools.yaml"]
+    core = [files.folder / "domain.yaml", files.folder / "record.yaml", files.folder / "tools.yaml",
+            files.folder / "defaults.yaml"]
     return any(str(p) in failed for p in core) or any(p.startswith(str(files.folder / "tables") + os.sep) for p in failed)
 
 
@@ -293,9 +299,9 @@ def _instrument_use(ctx, families) -> dict[str, dict]:
     return dict(sorted(use.items()))
 
 
-def _domain(name, files, instruments, tables, spec_files, header, out: Path, errors) -> dict | None:
+def _domain(name, files, instruments, tables, shared_lib, spec_files, header, out: Path, errors) -> dict | None:
     before = len(errors)
-    ctx = build_context(name, files, instruments, tables, errors)
+    ctx = build_context(name, files, instruments, tables, errors, shared_lib)
     if ctx is None:
         return None
     rule_code, rules = domain_rules(files, ctx, errors)

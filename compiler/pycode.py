@@ -81,6 +81,10 @@ class PyGen:
         shift = f" + {node.shift!r}" if node.shift else ""
         return f"({self(node.operand)} * {node.scale!r}{shift})"
 
+    def _Lookup(self, node: n.Lookup):
+        rows = {key: dict(columns) for key, columns in node.rows}
+        return f"_rt.table_row({node.table!r}, {rows!r}, {self(node.key)}, {self.lenient})"
+
     def _Call(self, node: n.Call):
         args = [self(a) for a in node.args]
         if node.func in ("any", "all"):

@@ -95,9 +95,14 @@ def _repeats(left, right) -> bool:
     return False
 
 
-_JINJA = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
-_JINJA.filters = {name: _bounded(f) for name, f in _JINJA.filters.items()}
-_JINJA.filters["format"] = _bounded_format(_JINJA.filters["format"])
+def _sandbox(loader=None) -> _Sandbox:
+    env = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False, loader=loader)
+    env.filters = {name: _bounded(f) for name, f in env.filters.items()}
+    env.filters["format"] = _bounded_format(env.filters["format"])
+    return env
+
+
+_JINJA = _sandbox()
 _JINJA_RANGE = _JINJA.globals["range"]
 
 
@@ -110,22 +115,118 @@ class Text:
     what: str  # "the ticket", "history answer 'onset'"
 
 
-def compile_text(text: str, pos: Position, what: str, errors: list[SpecError]) -> Text | None:
+def compile_text(text: str, pos: Position, what: str, errors: list[SpecError], env: "TextEnv | None" = None) -> Text | None:
     """The compiled template, or None after recording a located error."""
+    jinja = env.jinja if env is not None else _JINJA
     try:
-        tree = _JINJA.parse(text)
-        template = _JINJA.from_string(tree)
+        tree = jinja.parse(text)
+        template = jinja.from_string(tree)
     except TemplateSyntaxError as exc:
         errors.append(SpecError(f"template error in {what}: {exc.message}", pos.shifted(exc.lineno or 1, 1)))
         return None
     except TemplateError as exc:
         errors.append(SpecError(f"template error in {what}: {exc}", pos))
         return None
-    problem = _stray_delimiter(text, pos) or _unbounded(tree, pos)
+    problem = _stray_delimiter(text, pos) or _unbounded(tree, pos) or _missing_template(tree, env, pos)
     if problem is not None:
         errors.append(SpecError(f"template error in {what}: {problem[0]}", problem[1]))
         return None
     return Text(template, pos.offset(0), what)  # runtime errors point at the text, not at its key
+
+
+def _missing_template(tree: nodes.Template, env: "TextEnv | None", pos: Position):
+    known = env.sources if env is not None else {}
+    for node in tree.find_all((nodes.Import, nodes.FromImport, nodes.Include)):
+        name = node.template.value if isinstance(node.template, nodes.Const) else None
+        if not isinstance(node, nodes.Include) and node.with_context:
+            return ("import macros without context and pass them the values they need (what a text shows must "
+                    "be read in the text)", pos.shifted(node.lineno, 1))
+        if name not in known:
+            from medgym.dsl.errors import did_you_mean
+
+            hint = did_you_mean(str(name), known) or "shared macros live in specs/lib/*.j2, partials in defaults.yaml"
+            return f"unknown template {name!r} ({hint})" if name else "import a template by its quoted name", \
+                pos.shifted(node.lineno, 1)
+    return None
+
+
+class TextEnv:
+    """The jinja sandbox of one domain: the shared macro files (`lib/*.j2`, imported by file name) and the
+    domain's named partials (`defaults.yaml` partials, included by name), served by a loader that reads
+    only these texts, never the file system.
+
+    What runs in a spec text stays bounded: a macro file holds only macros; a macro and a partial hold no
+    loop, no macro call, no import or include (so a text reaches at most one level of them and no loop
+    nests inside another)."""
+
+    def __init__(self, macros: dict[str, tuple[str, Position]], partials: dict[str, tuple[str, Position]],
+                 errors: list[SpecError]):
+        from jinja2 import DictLoader
+
+        self.sources = {name: text for name, (text, _) in {**macros, **partials}.items()}
+        self.partials = set(partials)
+        self._referenced: dict[str, list[str]] = {}
+        self.where = {name: pos for name, (_, pos) in {**macros, **partials}.items()}
+        self.jinja = _sandbox(DictLoader(self.sources))
+        self.ok = True
+        for name, (text, pos) in macros.items():
+            self.ok &= self._check(name, text, pos, errors, macro_file=True)
+        for name, (text, pos) in partials.items():
+            self.ok &= self._check(name, text, pos, errors, macro_file=False)
+
+    def _check(self, name: str, text: str, pos: Position, errors, macro_file: bool) -> bool:
+        what = f"macro file {name}" if macro_file else f"partial '{name}'"
+        try:
+            tree = self.jinja.parse(text)
+        except TemplateSyntaxError as exc:
+            errors.append(SpecError(f"template error in {what}: {exc.message}", pos.shifted(exc.lineno or 1, 1)))
+            return False
+        problem = _stray_delimiter(text, pos) or _library_problem(tree, pos, macro_file)
+        if problem is not None:
+            errors.append(SpecError(f"template error in {what}: {problem[0]}", problem[1]))
+            return False
+        return True
+
+    def referenced(self, text: str) -> list[str]:
+        """The shared texts a template imports or includes (they are one level deep)."""
+        from jinja2 import meta
+
+        if "import" not in text and "include" not in text:
+            return []  # most texts: no need to parse them again
+        if text not in self._referenced:
+            try:
+                found = meta.find_referenced_templates(self.jinja.parse(text))
+                self._referenced[text] = sorted(n for n in found if n in self.sources)
+            except TemplateError:
+                self._referenced[text] = []
+        return self._referenced[text]
+
+    def analysis_text(self, text: str) -> str:
+        """The template followed by the partials it includes: what it can read (for the information-flow
+        check). Macros see only their arguments (imports carry no context), which the text itself reads."""
+        used = [n for n in self.referenced(text) if n in self.partials]
+        return text if not used else "\n".join([text, *(self.sources[n] for n in used)])
+
+
+def _library_problem(tree: nodes.Template, pos: Position, macro_file: bool):
+    macros = {m.name for m in tree.find_all(nodes.Macro)}
+    if macro_file:
+        for node in tree.body:
+            if not isinstance(node, nodes.Macro) and not (isinstance(node, nodes.Output) and all(
+                    isinstance(d, nodes.TemplateData) and not d.data.strip() for d in node.nodes)):
+                return "a macro file holds only {% macro %} blocks", pos.shifted(node.lineno, 1)
+    for node in tree.find_all((nodes.For, nodes.CallBlock, nodes.Import, nodes.FromImport, nodes.Include)):
+        kind = "loops" if isinstance(node, nodes.For) else "call blocks, imports and includes"
+        return f"{kind} are not allowed in shared macros and partials", pos.shifted(node.lineno, 1)
+    for body in tree.find_all(nodes.Macro):
+        if any(True for _ in body.find_all(nodes.Macro)):
+            return "a macro inside a macro is not allowed", pos.shifted(body.lineno, 1)
+        for call in body.find_all(nodes.Call):
+            if isinstance(call.node, nodes.Name) and call.node.name in macros:
+                return "a macro may not call a macro (so no text can call itself)", pos.shifted(call.lineno, 1)
+    if not macro_file and macros:
+        return "macros belong in a macro file (specs/lib/*.j2), not in a partial", pos
+    return None
 
 
 def _stray_delimiter(text: str, pos: Position):

@@ -24,6 +24,31 @@ class Signature:
     output: RecordT
 
 
+@dataclass(frozen=True)
+class Function:
+    """A named function of a shared module (`specs/lib/*.yaml`): typed parameters, a checked body.
+
+    A call is checked argument by argument against the parameters, then replaced by the body with the
+    arguments in place of the parameters, so the code generated for it is the expression written out."""
+
+    name: str
+    params: tuple[tuple[str, Type], ...]
+    output: Type
+    body: n.Expr  # parsed, untyped: it is checked again with the arguments in place
+    pos: Position  # where it is defined (for errors and the list of files a family depends on)
+
+
+@dataclass(frozen=True)
+class TableFunction:
+    """A reference table called as a function of its key: `ed_protocols("stemi").time_target`."""
+
+    name: str
+    key: Type
+    row: RecordT
+    rows: tuple  # n.Lookup.rows
+    pos: Position
+
+
 @dataclass
 class Scope:
     names: dict[str, Type] = field(default_factory=dict)
@@ -31,6 +56,9 @@ class Scope:
     episode: bool = False  # rubric expressions may use called(), result(), observed(), clock
     tool_outputs: dict[str, Type] = field(default_factory=dict)  # result("tool") types, for rubrics
     tool_names: frozenset[str] = frozenset()
+    functions: dict[str, Function] = field(default_factory=dict)
+    tables: dict[str, TableFunction] = field(default_factory=dict)
+    used: set[str] | None = None  # collects the functions and tables called (shared by child scopes)
 
     def child(self, **names: Type) -> "Scope":
         return replace(self, names={**self.names, **names})
@@ -239,12 +267,17 @@ class Checker:
 
     # ---------------------------------------------------------------- calls
     def _Call(self, node: n.Call):
+        if node.func in self.scope.functions:
+            return self.function_call(node, self.scope.functions[node.func])
+        if node.func in self.scope.tables:
+            return self.table_call(node, self.scope.tables[node.func])
         if node.func in self.scope.instruments:
             return self.instrument_call(node, self.scope.instruments[node.func])
         if node.func in _EPISODE_FUNCS:
             return self.episode_call(node)
         if node.func not in BUILTINS:
-            known = BUILTINS + list(self.scope.instruments) + (sorted(_EPISODE_FUNCS) if self.scope.episode else [])
+            known = BUILTINS + list(self.scope.instruments) + list(self.scope.functions) + list(self.scope.tables) + (
+                sorted(_EPISODE_FUNCS) if self.scope.episode else [])
             raise self.fail(node, f"unknown function or instrument '{node.func}'", did_you_mean(node.func, known))
         if node.kwargs:
             raise self.fail(node, f"'{node.func}' takes no keyword arguments")
@@ -286,6 +319,45 @@ class Checker:
         args = (args[0],) + tuple(self.convert(e, t, first, a, f"{f}()") if isinstance(t, NumT) else e
                                   for e, t, a in zip(args[1:], types[1:], node.args[1:]))
         return replace(node, args=args), NumT(first.unit, all(isinstance(t, NumT) and t.is_int for t in types))
+
+    def function_call(self, node: n.Call, fn: Function):
+        """Check the arguments against the parameters, then the body with the arguments in place."""
+        bound = self.bind(node, fn.name, [p for p, _ in fn.params])
+        for name, want in fn.params:
+            expr, got = self.check_enum_arg(bound[name], want)
+            self.coerce(expr, got, want, bound[name], f"argument '{name}' of {fn.name}()")
+        if self.scope.used is not None:
+            self.scope.used.add(fn.name)
+        try:
+            typed, t = self.check(substitute(fn.body, bound))
+        except SpecError as exc:  # the body checked alone: only these arguments' types can break it
+            raise self.fail(node, f"{fn.name}() defined at {fn.pos} does not accept these arguments: {exc.message}") from None
+        return typed, t
+
+    def table_call(self, node: n.Call, table: TableFunction):
+        bound = self.bind(node, table.name, ["key"])
+        expr, got = self.check_enum_arg(bound["key"], table.key)
+        expr = self.coerce(expr, got, table.key, bound["key"], f"the key of table {table.name}")
+        if self.scope.used is not None:
+            self.scope.used.add(table.name)
+        return n.Lookup(table.name, expr, table.rows, line=node.line, col=node.col), table.row
+
+    def bind(self, node: n.Call, name: str, params: list[str]) -> dict[str, n.Expr]:
+        """Positional and keyword arguments of a call, by parameter name; every parameter given once."""
+        if len(node.args) > len(params):
+            raise self.fail(node, f"{name}() takes {len(params)} argument{'s' if len(params) != 1 else ''} "
+                                  f"({', '.join(params)}), not {len(node.args) + len(node.kwargs)}")
+        bound = dict(zip(params, node.args))
+        for key, value in node.kwargs:
+            if key not in params:
+                raise self.fail(value, f"{name}() has no parameter '{key}'", did_you_mean(key, params))
+            if key in bound:
+                raise self.fail(value, f"{name}() got '{key}' twice")
+            bound[key] = value
+        missing = [p for p in params if p not in bound]
+        if missing:
+            raise self.fail(node, f"{name}() needs {', '.join(repr(p) for p in missing)}")
+        return bound
 
     def instrument_call(self, node: n.Call, sig: Signature):
         if node.args:
@@ -436,6 +508,18 @@ class Checker:
 
 def check(expr: n.Expr, scope: Scope, origin: Position) -> tuple[n.Expr, Type]:
     return Checker(scope, origin).check(expr)
+
+
+def substitute(node, values: dict[str, n.Expr]):
+    """`node` with every name in `values` replaced by its expression (a function body with its arguments)."""
+    if isinstance(node, n.Name):
+        return values.get(node.id, node)
+    if isinstance(node, tuple):
+        return tuple(substitute(item, values) for item in node)
+    if not isinstance(node, n.Node):
+        return node
+    changes = {f: substitute(getattr(node, f), values) for f in node.__dataclass_fields__ if f not in ("line", "col")}
+    return replace(node, **changes)
 
 
 def _measure(t: NumT, unit) -> str:

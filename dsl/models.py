@@ -276,8 +276,10 @@ class _TaskSpec(Spec):
     """What task families and static cases share."""
 
     family: Name
+    extends: Name | None = Field(None, description="a family of the same domain (usually `abstract: true`) whose "
+                                                   "values this one inherits and overrides")
     version: int = Field(1, ge=1)
-    domain: Name
+    domain: Name = Field(description="the domain folder it lives in (filled in from the folder when left out)")
     title: str
     description: str = ""
     reference_threshold: float = Field(0.95, ge=0, le=1, description="the least score the reference solution must reach")
@@ -317,6 +319,75 @@ class StaticCase(_TaskSpec):
     case: dict[str, Value]
 
 
+class DropRule(Spec):
+    drop: Name = Field(description="the id of an inherited rule this family does without")
+
+
+class PartialRubric(Spec):
+    """A rubric as a base or the domain defaults write it: every part optional, merged into each family's."""
+
+    accuracy: dict[str, Union[Literal["exact", "numeric", "set_f1", "token_f1", "option"], AccuracyField, None]] = \
+        Field(default_factory=dict)
+    process: dict[str, Any] = Field(default_factory=dict, description="keys of a rubric's process, each replaced whole")
+    safety: list[Union[SafetyRule, DropRule]] = Field(default_factory=list)
+    coherence: list[Union[CoherenceCheck, DropRule]] = Field(default_factory=list)
+    assertions: list[Union[Assertion, DropRule]] = Field(default_factory=list)
+
+
+class _Layer(Spec):
+    """What a base family or a domain's defaults may set: any key of a family, all optional. Mappings (let,
+    case, history, truth, scenarios, rubric.accuracy) merge key by key; rule lists merge by id; anything
+    else is replaced whole by the family that inherits it."""
+
+    title: str | None = None
+    description: str | None = None
+    version: int | None = Field(None, ge=1)
+    reference_threshold: float | None = Field(None, ge=0, le=1)
+    count: int | None = Field(None, ge=1, le=100_000)
+    seed: int | None = None
+    let: dict[Name, Value] = Field(default_factory=dict)
+    case: dict[str, Value] = Field(default_factory=dict)
+    history: dict[Name, Union[str, list[str], None]] = Field(default_factory=dict)
+    truth: dict[Name, Value] = Field(default_factory=dict)
+    scenarios: dict[Name, Any] = Field(default_factory=dict)
+    ticket: str | None = None
+    reference: list[Union[Name, dict[Name, Union[dict[str, Value], str]]]] | None = None
+    steps: dict[Name, dict[Name, Union[dict[str, Value], str]]] = Field(
+        default_factory=dict, description="named reference steps: a reference item that is a step's name stands for it")
+    rubric: PartialRubric | None = None
+
+
+class AbstractFamily(_Layer):
+    """`tasks/*.yaml` with `abstract: true`: a base that other families extend; it materialises no tasks."""
+
+    family: Name
+    abstract: Literal[True]
+    extends: Name | None = None
+    domain: Name
+
+
+class DomainDefaults(_Layer):
+    """`domains/<d>/defaults.yaml`: what every family and static case of the domain inherits first, and the
+    named text partials its templates include (`{% include "arrival" %}`)."""
+
+    partials: dict[Name, str] = Field(default_factory=dict, description="named jinja texts for {% include %}")
+
+
+class LibFunction(Spec):
+    description: str = ""
+    params: dict[Name, str] = Field(description="parameter name -> type (as in record.yaml)")
+    returns: str | None = Field(None, description="the result type; checked against the body when given")
+    body: str = Field(description="the expression (with or without a leading `=`) over the parameters")
+
+
+class Module(Spec):
+    """`lib/*.yaml`: named, typed functions usable in any expression of any domain."""
+
+    module: Name
+    description: str = ""
+    functions: dict[Name, LibFunction] = Field(min_length=1)
+
+
 class Table(Spec):
     """`tables/*.yaml`: a reference table with provenance."""
 
@@ -331,6 +402,7 @@ class Table(Spec):
 SPEC_KINDS: dict[str, type[Spec]] = {
     "project": ProjectManifest, "record": RecordSchema, "domain": Domain, "tool": Tool,
     "task_family": TaskFamily, "static_case": StaticCase, "rubric": Rubric, "table": Table,
+    "abstract_family": AbstractFamily, "domain_defaults": DomainDefaults, "module": Module,
 }
 
 

@@ -97,7 +97,17 @@ class Convert(Node):
     shift: float = 0.0
 
 
-Expr = Union[Num, Str, Bool, Name, Attr, Call, Unary, BinOp, Compare, BoolOp, If, ListLit, Convert]
+@dataclass(frozen=True)
+class Lookup(Node):
+    """Inserted by the checker for a table called as a function, `ed_protocols("stemi")`: the row whose key is
+    `key` (the rows are carried along, so generated code needs no table at run time)."""
+
+    table: str
+    key: "Expr"
+    rows: tuple[tuple[object, tuple[tuple[str, object], ...]], ...]  # (key value, ((column, value), ...)), hashable
+
+
+Expr = Union[Num, Str, Bool, Name, Attr, Call, Unary, BinOp, Compare, BoolOp, If, ListLit, Convert, Lookup]
 
 
 # ---------------------------------------------------------------- types (as written in specs)

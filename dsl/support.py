@@ -87,6 +87,17 @@ def field(record, name: str):
     return record.get(name) if isinstance(record, dict) else None
 
 
+def table_row(table: str, rows: dict, key, lenient: bool = False):
+    """The row of a table called as a function in an expression; a key the table lacks is an error (in a
+    rubric predicate it reads as missing, like any absent field)."""
+    try:
+        return rows[key]
+    except (KeyError, TypeError):
+        if lenient:
+            return None
+        raise KeyError(f"table {table} has no row {key!r}") from None
+
+
 def check_inputs(instrument: str, spec: tuple, given: dict) -> tuple:
     """The checked values of the inputs, in `spec` order (see `read_inputs`)."""
     values = read_inputs(instrument, spec, given)
