@@ -28,31 +28,24 @@ class BuildError(Exception):
 
 @dataclass
 class Tool:
-    """A compiled tool (`spec`: the build format's model of its kind) plus its argument validator."""
+    """A compiled tool (`spec`: the build format's model of its kind) plus its argument validator. The fields
+    every step reads are copied out of `spec` once (plain attributes: the step loop reads them per call)."""
 
     spec: b.ToolBase
+    name: str = field(init=False)
+    kind: str = field(init=False)
+    minutes: float = field(init=False)
+    id_params: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self):
+        self.name, self.kind = self.spec.name, self.spec.kind
+        self.minutes, self.id_params = self.spec.minutes, self.spec.id_params
 
     @functools.cached_property
     def validate(self):
         """The fastjsonschema validator of the arguments (raises JsonSchemaValueException), compiled on first
         use: the 48 shipped schemas take ~55 ms to compile, a third of a cold load, and most runs call a few."""
         return fastjsonschema.compile(self.spec.parameters)
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def kind(self) -> str:
-        return self.spec.kind
-
-    @property
-    def minutes(self) -> float:
-        return self.spec.minutes
-
-    @property
-    def id_params(self) -> tuple[str, ...]:
-        return self.spec.id_params
 
     def openai(self) -> dict:
         return self.spec.openai()
