@@ -24,7 +24,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["ChatFormat", "ChatTemplateError", "Conversation", "tool_signatures"]
+__all__ = ["ChatFormat", "ChatTemplateError", "Conversation", "open_conversation", "opening_messages", "tool_signatures"]
 
 _SENTINEL = "\u2063MEDGYM-ASSISTANT-CONTENT\u2063"  # invisible separator: never produced by a template itself
 
@@ -68,6 +68,32 @@ def _type_text(spec: dict) -> str:
     return "/".join(kind) if isinstance(kind, list) else str(kind)
 
 
+def opening_messages(prompt: str, system: str, ticket: str, tools: Sequence[dict], card: dict | None,
+                     template_tools: bool) -> tuple[list[dict], list | None]:
+    """The episode's opening as messages plus the ``tools`` to hand the template (None when the tool list is in
+    the system prompt). The one rendering of the prompt that training, ``hf:`` and ``openai:`` evaluation share:
+    ``template_tools`` says whether whoever applies the chat template (the tokenizer here, the server for an
+    endpoint) renders ``tools`` itself."""
+    if prompt == "card" and card:
+        text = "\n\n".join(part for part in (card.get("description"), card.get("task")) if part)
+        text += "\n\nTools:\n" + tool_signatures(tools) + "\n\n" + _CALL_FORMAT
+        return [{"role": "system", "content": text}, {"role": "user", "content": ticket}], None
+    if template_tools:
+        return [{"role": "system", "content": system}, {"role": "user", "content": ticket}], list(tools)
+    listing = "\n".join(json.dumps(t, ensure_ascii=False) for t in tools)
+    text = (f"{system}\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+            f"You are provided with function signatures within <tools></tools> XML tags:\n<tools>\n{listing}\n"
+            f"</tools>\n\n{_CALL_FORMAT}")
+    return [{"role": "system", "content": text}, {"role": "user", "content": ticket}], None
+
+
+def open_conversation(fmt: "ChatFormat", env, info: dict) -> "Conversation":
+    """The conversation an episode starts from: what the trainer's rollouts and the ``hf:`` agent both feed the
+    model (one function, so a checkpoint is evaluated on exactly the prompt it was trained on)."""
+    messages, tools = fmt.opening(info["system"], info["ticket"], info["tools"], env.domain.data.get("card"))
+    return Conversation(fmt, messages, tools)
+
+
 @dataclass
 class ChatFormat:
     """How one tokenizer renders medgym episodes.
@@ -103,17 +129,7 @@ class ChatFormat:
 
     def opening(self, system: str, ticket: str, tools: Sequence[dict], card: dict | None = None) -> tuple[list[dict], list | None]:
         """The first two messages and the ``tools=`` argument for the template (None when in the system prompt)."""
-        if self.prompt == "card" and card:
-            text = "\n\n".join(part for part in (card.get("description"), card.get("task")) if part)
-            text += "\n\nTools:\n" + tool_signatures(tools) + "\n\n" + _CALL_FORMAT
-            return [{"role": "system", "content": text}, {"role": "user", "content": ticket}], None
-        if self.template_tools:
-            return [{"role": "system", "content": system}, {"role": "user", "content": ticket}], list(tools)
-        listing = "\n".join(json.dumps(t, ensure_ascii=False) for t in tools)
-        text = (f"{system}\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
-                f"You are provided with function signatures within <tools></tools> XML tags:\n<tools>\n{listing}\n"
-                f"</tools>\n\n{_CALL_FORMAT}")
-        return [{"role": "system", "content": text}, {"role": "user", "content": ticket}], None
+        return opening_messages(self.prompt, system, ticket, tools, card, self.template_tools)
 
     def tool_message(self, observation: str) -> dict:
         if self.tool_role == "tool":
