@@ -43,6 +43,8 @@ def run_episode(env: MedEnv, agent, task_id: str, agent_name: str | None = None,
         **env.summary(), "max_turns": env.max_turns, "reward": reward, "components": last.get("reward_components", {}),
         "violations": [v["id"] for v in last.get("safety_violations", [])], "answer": env.episode.answer,
         **explain(env.domain, env.episode, last.get("safety_violations", [])),
+        "calls": [{"turn": c.turn, "name": c.name, "arguments": c.arguments, "ok": c.ok, "error": c.error}
+                  for c in env.episode.calls],
     }
     if last.get("reward_details"):
         record["reward_details"] = last["reward_details"]
@@ -126,6 +128,7 @@ class RunSettings:
                 "runner_version": _version(), "agent": self.agent, "model": _model_id(self.agent, options),
                 "sampling": {**options, "max_turns": self.max_turns}, "seed": self.seed, "trials": self.trials,
                 "success_threshold": self.threshold, "tasks": len(tasks),
+                "domain_tools": {name: sorted(build.domain(name).tools) for name in sorted({d for d, _ in tasks})},
                 "tasks_sha256": sha256_text("\n".join(f"{d}/{t}" for d, t in tasks))}
 
 
@@ -233,7 +236,7 @@ def play_trial(env: MedEnv, settings: RunSettings, meta: dict, task_id: str, tri
 
 def _light(record: dict) -> dict:
     """What the summary needs of an episode (the transcript and input stay in the file)."""
-    return {k: v for k, v in record.items() if k not in ("transcript", "input")}
+    return {k: v for k, v in record.items() if k not in ("transcript", "input", "calls")}
 
 
 def summarise(records: list[dict], agent_name: str = "", threshold: float = 0.5, meta: dict | None = None) -> dict:
