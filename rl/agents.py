@@ -224,7 +224,7 @@ class OpenAIAgent:
     def start(self, env, observation: str, info: dict) -> None:
         import hashlib
 
-        from medgym.rl.local.chat import opening_messages
+        from medgym.runtime.prompt import opening_messages
 
         # The server applies the chat template and renders `tools` itself (template_tools=True).
         self.messages, self.tools = opening_messages(self.prompt, info["system"], info["ticket"], info["tools"],
