@@ -158,6 +158,7 @@ def _shorthand(line: str, tools: dict | None = None) -> str | None:
         except ValueError:
             value = raw
         if (properties.get(key) or {}).get("type") == "array" and not isinstance(value, list):
-            value = [item.strip() for item in str(raw).split(",") if item.strip()]
+            text = raw[1:-1] if raw.startswith("[") and raw.endswith("]") else raw  # shlex ate the quotes
+            value = [item.strip() for item in text.split(",") if item.strip()]
         arguments[key] = value
     return "<tool_call>" + json.dumps({"name": words[0], "arguments": arguments}, ensure_ascii=False) + "</tool_call>"
