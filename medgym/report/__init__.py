@@ -30,7 +30,8 @@ class Run:
         meta = records[0].get("run") or {}
         self.meta = meta
         self.threshold = float(meta.get("success_threshold", 0.5))
-        self.name = f"{records[0].get('agent', '?')} ({self.path.stem})"
+        agent = str(records[0].get("agent", "?"))
+        self.name = self.path.stem if agent in self.path.stem else f"{agent} ({self.path.stem})"
         self.summary = summarise(records, records[0].get("agent", ""), self.threshold, meta)
 
     def task_means(self, domain: str | None = None) -> dict[str, float]:
