@@ -28,7 +28,8 @@ Progress = Callable[[int, int], None]
 
 def run_episode(env: MedEnv, agent, task_id: str, agent_name: str | None = None,
                 keep_transcript: bool = True) -> dict:
-    """Play one task to the end; returns the episode record written to the JSONL file."""
+    """Play one task to the end; returns the episode record written to the JSONL file (with
+    `keep_transcript`, also what it was shown, its calls and the explanation of its reward)."""
     observation, info = env.reset(options={"task_id": task_id})
     agent.start(env, observation, info)
     done, reward, last = False, 0.0, {}
@@ -42,13 +43,13 @@ def run_episode(env: MedEnv, agent, task_id: str, agent_name: str | None = None,
         "split": task.get("split"), "seed": task.get("seed"), "agent": agent_name or agent.name,
         **env.summary(), "max_turns": env.max_turns, "reward": reward, "components": last.get("reward_components", {}),
         "violations": [v["id"] for v in last.get("safety_violations", [])], "answer": env.episode.answer,
-        **explain(env.domain, env.episode, last.get("safety_violations", [])),
-        "calls": [{"turn": c.turn, "name": c.name, "arguments": c.arguments, "ok": c.ok, "error": c.error}
-                  for c in env.episode.calls],
     }
     if last.get("reward_details"):
         record["reward_details"] = last["reward_details"]
-    if keep_transcript:
+    if keep_transcript:  # the full record (the gate's thousands of episodes need only the reward)
+        record.update(explain(env.domain, env.episode, last.get("safety_violations", [])))
+        record["calls"] = [{"turn": c.turn, "name": c.name, "arguments": c.arguments, "ok": c.ok, "error": c.error}
+                           for c in env.episode.calls]
         record["input"] = model_input(agent, observation=env.transcript)
         record["transcript"] = _seen_transcript(env.transcript, getattr(agent, "input", None))
     if getattr(agent, "usage", None):

@@ -64,6 +64,8 @@ def eval_command(
     settings.update({k: v for k, v in {"prompt": prompt, "max_new_tokens": max_new_tokens, "max_turns": max_turns,
                                         "temperature": temperature, "top_p": top_p}.items() if v is not None})
     kind = agent.split(":", 1)[0]
+    if kind == "hf" and concurrency > 1:
+        abort("--concurrency is for openai:URL endpoints; a local hf: model plays one episode at a time")
     if kind == "hf" and ":" in agent:
         from medgym.rl.agents import trained_settings
 
@@ -156,23 +158,31 @@ SHORT = {"accuracy": "acc", "process": "proc", "safety": "safe", "format": "fmt"
 
 
 def _print_summary(summary: dict, out: Optional[Path]) -> None:
+    """Two tables (reliability, then components) so that both fit an 80-column terminal."""
     names = sorted({k for d in summary["per_domain"].values() for k in d["components"]})
     trials = max((d["trials"] if isinstance(d["trials"], int) else max(d["trials"]) for d in
                   summary["per_domain"].values()), default=1)
-    table = Table(title=f"medgym eval: {summary['agent']}", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    table.add_column("domain", no_wrap=True, min_width=max(len(d) for d in [*summary["per_domain"], "domain"]))
-    reliability = ["success", f"pass^{trials}", "flips"] if trials > 1 else ["success"]
-    for column in ["n", "reward", "95% CI", *reliability, "min"] + [SHORT.get(k, k) for k in names]:
-        table.add_column(column, justify="right", no_wrap=True, min_width=max(len(column), 4))
     rows = list(summary["per_domain"].items()) + [("all", summary)]
+    width = max(len(d) for d in [*summary["per_domain"], "domain"])
+    table = _table(f"medgym eval: {summary['agent']}", width,
+                   ["n", "reward", "95% CI", "success", *([f"pass^{trials}", "flips"] if trials > 1 else []), "min"])
     for name, row in rows:
         low, high = row["mean_reward_ci95"]
-        extra = [f"{row['success_rate']:.2f}"]
-        if trials > 1:
-            extra += [f"{row['pass^k'].get(trials, row['pass^k'].get(str(trials), 0.0)):.2f}", f"{row['flip_rate']:.2f}"]
-        table.add_row(name, str(row["episodes"]), f"{row['mean_reward']:.3f}", f"{low:.2f}-{high:.2f}", *extra,
-                      f"{row['min_reward']:.2f}",
-                      *[f"{row['components'][k]:.2f}" if k in row["components"] else "-" for k in names])
+        extra = [f"{row['pass^k'].get(trials, 0.0):.2f}", f"{row['flip_rate']:.2f}"] if trials > 1 else []
+        table.add_row(name, str(row["episodes"]), f"{row['mean_reward']:.3f}", f"{low:.2f}-{high:.2f}",
+                      f"{row['success_rate']:.2f}", *extra, f"{row['min_reward']:.2f}")
     console_err.print(table)
+    parts = _table("component means", width, [SHORT.get(k, k) for k in names])
+    for name, row in rows:
+        parts.add_row(name, *[f"{row['components'][k]:.2f}" if k in row["components"] else "-" for k in names])
+    console_err.print(parts)
     if out is not None:
         console_err.print(f"episodes written to {out}", highlight=False)
+
+
+def _table(title: str, width: int, columns: list[str]) -> Table:
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column("domain", no_wrap=True, min_width=width)
+    for column in columns:
+        table.add_column(column, justify="right", no_wrap=True, min_width=9 if column == "95% CI" else max(len(column), 4))
+    return table
