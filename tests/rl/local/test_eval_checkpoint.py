@@ -82,3 +82,24 @@ def test_cli_eval_of_a_checkpoint_takes_the_runs_settings_and_records_the_input(
                                       "--split", "test", "--limit", "1", "--prompt", "policy", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["run"]["sampling"]["prompt"] == "policy"
+
+
+def test_cli_eval_takes_the_rollout_settings_of_a_train_config(tiny_model_dir, mini_build, tmp_path):
+    config = tmp_path / "train.yaml"
+    config.write_text("rollout: {prompt: card, max_turns: 1, max_new_tokens: 4, temperature: 0.7, top_p: 0.9}\n")
+    out = tmp_path / "eval.jsonl"
+    result = CliRunner().invoke(app, ["eval", "--agent", f"hf:{tiny_model_dir}", "--config", str(config),
+                                      "--build", str(mini_build), "--split", "test", "--limit", "1", "--trials", "2",
+                                      "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    sampling = json.loads(result.stdout)["run"]["sampling"]
+    assert sampling == {"prompt": "card", "max_new_tokens": 4, "temperature": 0.7, "top_p": 0.9,
+                        "context_limit": 16384, "max_turns": 1}
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["turns"] for line in lines] == [1, 1] and all(line["usage"]["completion_tokens"] <= 4 for line in lines)
+    assert lines[0]["sampling_seed"] != lines[1]["sampling_seed"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rollout: {prompt: essay}\n")
+    result = CliRunner().invoke(app, ["eval", "--agent", f"hf:{tiny_model_dir}", "--config", str(bad),
+                                      "--build", str(mini_build)])
+    assert result.exit_code == 2 and "rollout.prompt" in result.output
