@@ -13,7 +13,11 @@ def ensure_build(build: Path | None = None) -> Path:
     if build is not None:
         build = Path(build)
         if not (build / "manifest.json").is_file():
-            raise FileNotFoundError(f"{build} is not a medgym build (no manifest.json); run `medgym compile SPECS --out {build}`")
+            if (build / "medgym.yaml").is_file() or (build / "domains").is_dir():  # a specs folder, not a build
+                raise FileNotFoundError(f"{build} is a specs folder, not a build: compile it with `medgym compile "
+                                        f"{build} --out build` and pass --build build")
+            raise FileNotFoundError(f"{build} is not a medgym build (no manifest.json); compile one with "
+                                    f"`medgym compile SPECS --out {build}`")
         return build
     from medgym.compiler.pipeline import compile_specs
     from medgym.gate import compile_gate

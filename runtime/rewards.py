@@ -21,7 +21,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from medgym.dsl.build import AccuracyRule, Process, Rubric, SafetyRule, Task
+from medgym.dsl.build import AccuracyRule, Process, Requirement, Rubric, SafetyRule, Task
 from medgym.dsl.components import COMPONENT_NAMES, component_table
 from medgym.runtime.build import Domain
 from medgym.runtime.episode import CallRecord, Episode, EpisodeView, call_matches, canonical
@@ -202,16 +202,34 @@ def _option(value):
 def process(spec: Process, episode: Episode, domain: Domain) -> float:
     """Required items satisfied, minus costs counted per item (see the module docstring). Knowledge-base
     searches are never unneeded: looking up evidence has no clinical cost (repeating one still counts)."""
-    submit = _submit_tool(domain)
-    calls = [c for c in episode.calls if c.ok and c.name != submit]
-    checks = [any(call_matches(c, r.tool, r.args) for c in calls) for r in spec.require]
-    names = [c.name for c in calls]
-    checks += [episode.submitted and name in names for name in spec.before_answer]
-    checks += [a in names and b in names and names.index(a) < names.index(b) for a, b in spec.order]
+    calls = _process_calls(episode, domain)
+    checks = [met for _, met in process_items(spec, episode, domain)]
     base = (sum(checks) / len(checks)) if checks else float(episode.submitted)
     limit = spec.max_calls or max(6, 2 * len(episode.task.reference))
     over = max(0, len(calls) - limit)
     return min(1.0, max(0.0, base - _item_costs(spec, episode, domain, calls) - OVER_LIMIT_COST * over))
+
+
+def process_items(spec: Process, episode: Episode, domain: Domain) -> list[tuple[str, bool]]:
+    """Each required process item, named for a reader, and whether the episode met it."""
+    calls = _process_calls(episode, domain)
+    names = [c.name for c in calls]
+    items = [(_requirement_text(r), any(call_matches(c, r.tool, r.args) for c in calls)) for r in spec.require]
+    items += [(f"{name} before the answer", bool(episode.submitted and name in names))
+              for name in spec.before_answer]
+    items += [(f"{a} before {b}", a in names and b in names and names.index(a) < names.index(b))
+              for a, b in spec.order]
+    return items
+
+
+def _process_calls(episode: Episode, domain: Domain) -> list[CallRecord]:
+    submit = _submit_tool(domain)
+    return [c for c in episode.calls if c.ok and c.name != submit]
+
+
+def _requirement_text(requirement: Requirement) -> str:
+    args = requirement.args
+    return requirement.tool + (" " + " ".join(f"{k}={v}" for k, v in args.items()) if args else "")
 
 
 def _item_costs(spec: Process, episode: Episode, domain: Domain, calls: list[CallRecord]) -> float:

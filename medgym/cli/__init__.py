@@ -21,6 +21,7 @@ from medgym.cli import train as _train  # noqa: F401,E402
 from medgym.cli import plot as _plot  # noqa: F401,E402
 from medgym.cli import export as _export  # noqa: F401,E402
 from medgym.cli import docs as _docs  # noqa: F401,E402
+from medgym.cli import report as _report  # noqa: F401,E402
 
 
 def main() -> None:

@@ -14,6 +14,22 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib import metadata
+
+        typer.echo(f"medgym {metadata.version('medgym')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="print the version and exit")) -> None:
+    """Compile clinical specs into Gymnasium environments, evaluate agents and train them."""
+
+
 # emoji=False: rich would turn `:100:` in `file.yaml:100:18` (or any text with `:name:`) into an emoji.
 console_err = Console(stderr=True, emoji=False)
 

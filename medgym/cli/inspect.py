@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 from typing import Optional
 
 import typer
+from rich import box
 from rich.table import Table
 
 from medgym.cli._app import abort, app, build_or_abort, console_err
@@ -38,13 +40,16 @@ def list_command(
                                    "instruments": {k: v["title"] for k, v in instruments.items()}}, indent=1))
         return
     if what != "instruments":
-        table = Table(title=f"medgym build {folder}")
-        for column in ("domain", "env id", "tools", "tasks (train/val/test)", "families"):
-            table.add_column(column)
+        table = Table(title=f"medgym build {folder}", caption="split: train/val/test tasks", box=box.SIMPLE_HEAD,
+                      pad_edge=False, padding=0)  # the column divider is the one space between columns
+        widths = {"domain": max(map(len, domains), default=6), "env id": max((len(d["env_id"]) for d in domains.values()),
+                                                                              default=6)}
+        for column in ("domain", "env id", "tools", "tasks", "split", "families"):
+            table.add_column(column, no_wrap=True, min_width=widths.get(column))  # names are never cut
         for name, info in domains.items():
             splits = info["splits"]
-            table.add_row(name, info["env_id"], str(info["tools"]),
-                          f"{info['tasks']} ({splits['train']}/{splits['val']}/{splits['test']})", str(info["families"]))
+            table.add_row(name, info["env_id"], str(info["tools"]), str(info["tasks"]),
+                          f"{splits['train']}/{splits['val']}/{splits['test']}", str(info["families"]))
         console_err.print(table)
     if what != "domains":
         _print_instruments(instruments)
@@ -59,7 +64,7 @@ def _print_instruments(instruments: dict) -> None:
         sources = _sources(meta)
         first = sources[0] if sources else ""
         more = f" (+{len(sources) - 1} more)" if len(sources) > 1 else ""
-        ins.add_row(name, meta["title"], (first[:90] + ("..." if len(first) > 90 else "")) + more)
+        ins.add_row(name, meta["title"], textwrap.shorten(first, 90, placeholder=" ...") + more)  # at a word
     console_err.print(ins)
 
 

@@ -20,52 +20,24 @@ reads.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["ChatFormat", "ChatTemplateError", "Conversation", "tool_signatures"]
+from medgym.runtime.prompt import opening_messages, tool_signatures
+
+__all__ = ["ChatFormat", "ChatTemplateError", "Conversation", "open_conversation", "opening_messages", "tool_signatures"]
 
 _SENTINEL = "\u2063MEDGYM-ASSISTANT-CONTENT\u2063"  # invisible separator: never produced by a template itself
-
-_CALL_FORMAT = (
-    'For each function call, return a JSON object with the function name and arguments within '
-    '<tool_call></tool_call> XML tags:\n<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n'
-    '</tool_call>'
-)
-
 
 class ChatTemplateError(ValueError):
     """The tokenizer's chat template cannot be used for incremental rendering (the message says why)."""
 
 
-def tool_signatures(tools: Sequence[dict]) -> str:
-    """One line per tool: ``name(param: type, choice: "a"|"b", [optional: type]) - first sentence``.
-
-    The short form of the tool list for ``prompt: card``: enum values stay (a call with a wrong value fails
-    validation), parameter descriptions go.
-    """
-    lines = []
-    for tool in tools:
-        function = tool.get("function", tool)
-        schema = function.get("parameters") or {}
-        required = set(schema.get("required") or [])
-        params = []
-        for name, spec in (schema.get("properties") or {}).items():
-            text = f"{name}: {_type_text(spec)}"
-            params.append(text if name in required else f"[{text}]")
-        description = (function.get("description") or "").split(". ")[0].rstrip(".")
-        lines.append(f"{function['name']}({', '.join(params)}) - {description}")
-    return "\n".join(lines)
-
-
-def _type_text(spec: dict) -> str:
-    if "enum" in spec:
-        return "|".join(json.dumps(v) for v in spec["enum"])
-    if spec.get("type") == "array":
-        return f"list of {_type_text(spec.get('items') or {})}"
-    kind = spec.get("type", "any")
-    return "/".join(kind) if isinstance(kind, list) else str(kind)
+def open_conversation(fmt: "ChatFormat", env, info: dict) -> "Conversation":
+    """The conversation an episode starts from: what the trainer's rollouts and the ``hf:`` agent both feed the
+    model (one function, so a checkpoint is evaluated on exactly the prompt it was trained on)."""
+    messages, tools = fmt.opening(info["system"], info["ticket"], info["tools"], env.domain.spec.card.model_dump())
+    return Conversation(fmt, messages, tools)
 
 
 @dataclass
@@ -103,17 +75,7 @@ class ChatFormat:
 
     def opening(self, system: str, ticket: str, tools: Sequence[dict], card: dict | None = None) -> tuple[list[dict], list | None]:
         """The first two messages and the ``tools=`` argument for the template (None when in the system prompt)."""
-        if self.prompt == "card" and card:
-            text = "\n\n".join(part for part in (card.get("description"), card.get("task")) if part)
-            text += "\n\nTools:\n" + tool_signatures(tools) + "\n\n" + _CALL_FORMAT
-            return [{"role": "system", "content": text}, {"role": "user", "content": ticket}], None
-        if self.template_tools:
-            return [{"role": "system", "content": system}, {"role": "user", "content": ticket}], list(tools)
-        listing = "\n".join(json.dumps(t, ensure_ascii=False) for t in tools)
-        text = (f"{system}\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
-                f"You are provided with function signatures within <tools></tools> XML tags:\n<tools>\n{listing}\n"
-                f"</tools>\n\n{_CALL_FORMAT}")
-        return [{"role": "system", "content": text}, {"role": "user", "content": ticket}], None
+        return opening_messages(self.prompt, system, ticket, tools, card, self.template_tools)
 
     def tool_message(self, observation: str) -> dict:
         if self.tool_role == "tool":

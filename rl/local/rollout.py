@@ -14,7 +14,7 @@ from typing import Sequence
 
 import torch
 
-from medgym.rl.local.chat import ChatFormat, Conversation
+from medgym.rl.local.chat import ChatFormat, Conversation, open_conversation
 from medgym.rl.local.models import stop_token_ids
 from medgym.runtime.env import MedEnv, make_env
 from medgym.runtime.rewards import score_episode
@@ -134,8 +134,7 @@ def play(model, fmt: ChatFormat, pool: EnvPool, tasks: Sequence[tuple[str, str]]
             t0 = time.perf_counter()
             _, info = env.reset(options={"task_id": task_id})
             stats.env_s += time.perf_counter() - t0
-            messages, tools = fmt.opening(info["system"], info["ticket"], info["tools"], env.domain.spec.card.model_dump())
-            trajectories.append(Trajectory(domain, task_id, Conversation(fmt, messages, tools)))
+            trajectories.append(Trajectory(domain, task_id, open_conversation(fmt, env, info)))
             envs.append(env)
     stats.render_s += time.perf_counter() - started
 

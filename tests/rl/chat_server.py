@@ -19,8 +19,12 @@ _CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.S)
 class ChatServer:
     """Serve ``model`` under ``name`` at ``http://127.0.0.1:PORT/v1`` (port chosen by the OS) until ``close()``."""
 
-    def __init__(self, model, tokenizer, name: str = "tiny", parse_tools: bool = True):
+    def __init__(self, model, tokenizer, name: str = "tiny", parse_tools: bool = True, delay: float = 0.0,
+                 failures: int = 0):
+        """``delay`` seconds of latency per completion (outside the generation lock, as a network adds it);
+        the first ``failures`` completions answer HTTP 503, as an overloaded server does."""
         self.model, self.tokenizer, self.name, self.parse_tools = model, tokenizer, name, parse_tools
+        self.delay, self.failures = delay, failures
         self.requests: list[dict] = []
         self._lock = threading.Lock()  # one generation at a time, as a single-GPU server would queue them
         server = self
@@ -35,7 +39,10 @@ class ChatServer:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):  # the client went away (a killed eval run)
+                    pass
 
             def do_GET(self):
                 if self.path.rstrip("/") == "/v1/models":
@@ -55,6 +62,13 @@ class ChatServer:
                 if request.get("model") != server.name:
                     self._send(404, {"error": {"message": f"model {request.get('model')!r} not served"}})
                     return
+                with server._lock:
+                    overloaded = server.failures > 0
+                    server.failures -= overloaded
+                if overloaded:
+                    self._send(503, {"error": {"message": "overloaded, try again"}})
+                    return
+                time.sleep(server.delay)
                 with server._lock:
                     server.requests.append(request)
                     self._send(200, server.complete(request))
