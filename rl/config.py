@@ -67,10 +67,18 @@ class AlgorithmConfig(_Section):
     kl_aggregation: Literal["token_mean", "sequence_mean"] = "token_mean"
     clip_eps: float = Field(0.2, gt=0)
     ema_decay: float = Field(0.995, gt=0, lt=1)
-    ema_every: int = Field(5, ge=1)
-    hard_copy_every: int = Field(30, ge=1)
+    ema_every: int | None = Field(5, ge=1, description="steps between EMA updates; null: no EMA (with "
+                                                       "hard_copy_every null too, the teacher stays frozen)")
+    hard_copy_every: int | None = Field(30, ge=1, description="steps between hard copies; null: never copy")
+    hints: bool = Field(True, description="give the teacher the outcome-conditioned hint; false: the teacher "
+                                          "scores exactly the student's input (the no-hint ablation)")
+    truncate_turns: bool = Field(True, description="drop turns past the context limit (and after "
+                                                   "max_turn_index) from the KL; false: KL on every assistant token")
     kl_phase_out: float | None = Field(None, gt=0, description="stop distilling for good once KL exceeds this")
-    kl_coef_floor: float = Field(0.0, ge=0)
+    kl_phase_out_steps: int = Field(0, ge=0, description="after the threshold, lower lambda linearly to the floor "
+                                                         "over this many steps (0: at once); never back up")
+    kl_coef_floor: float = Field(0.0, ge=0, description="lambda after the phase-out (a floor keeps some "
+                                                        "distillation)")
     max_turn_index: int | None = Field(None, ge=1, description="no KL for assistant turns after this one")
 
 
@@ -83,6 +91,8 @@ class OptimConfig(_Section):
     seed: int = 0
     micro_batch_size: int = Field(4, ge=1, description="trajectories per forward/backward pass (gradients are "
                                                        "accumulated; bounds activation memory)")
+    logits_chunk: int = Field(256, ge=1, description="loss positions per output-head chunk (logits are computed "
+                                                     "only where the loss reads them, recomputed in backward)")
 
 
 class RunConfig(_Section):

@@ -74,7 +74,8 @@ class Trainer:
         try:
             self.schedule = TeacherSchedule(ema_decay=algorithm.ema_decay, ema_every=algorithm.ema_every,
                                             copy_every=algorithm.hard_copy_every, kl_coef=algorithm.kl_coef,
-                                            kl_threshold=algorithm.kl_phase_out, coef_floor=algorithm.kl_coef_floor)
+                                            kl_threshold=algorithm.kl_phase_out, coef_floor=algorithm.kl_coef_floor,
+                                            phase_out_steps=algorithm.kl_phase_out_steps)
         except ValueError as exc:
             raise ConfigError(f"algorithm: {exc}") from None
         self.distil = algorithm.name == "tt_opd"

@@ -37,12 +37,11 @@ from medgym.rl import (
     dr_grpo_advantages,
     grpo_advantages,
     insert_hint,
-    kl_full,
+    hint_position_map,
     kl_k1,
     kl_k3,
-    teacher_logits_for_student,
-    teacher_logprobs_for_student,
-    token_logprobs,
+    selected_kl_full,
+    selected_logprobs,
     truncate_turns,
     tt_opd_loss,
 )
@@ -125,13 +124,30 @@ def _count(mask: torch.Tensor, aggregation: str) -> float:
     return float(mask.shape[0])  # dr-grpo: the number of sequences
 
 
-def _hint_ids(trajectories: list[Trajectory], fmt: ChatFormat, hints: dict[str, HintSet], correct: torch.Tensor,
-              seed: int) -> list[list[int]]:
+def _hint_ids(trajectories: list[Trajectory], fmt: ChatFormat, hints: dict[str, HintSet] | None,
+              correct: torch.Tensor, seed: int) -> list[list[int]]:
+    """Each row's hint message as token ids (none at all when ``hints`` is None: the no-hint ablation)."""
+    if hints is None:
+        return [[] for _ in trajectories]
     out = []
     for row, (t, good) in enumerate(zip(trajectories, correct.tolist())):
         text = hints[t.domain].choose(bool(good), seed + row)
         out.append(fmt.hint_ids(t.conversation.opening_messages(), t.conversation.tools, text))
     return out
+
+
+def _head(model):
+    """The output projection (hidden -> logits); refused for models that transform logits after it."""
+    for name in ("final_logit_softcapping", "logit_scale"):
+        if getattr(model.config, name, None) not in (None, 1.0):
+            raise ValueError(f"the local trainer computes logits as the output embedding of the hidden states; "
+                             f"this model's config sets {name}, which it does not apply")
+    return model.get_output_embeddings()
+
+
+def _hidden(model, ids: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
+    """The last hidden states (B, T, H): the model's body without its output head."""
+    return model.base_model(input_ids=ids, attention_mask=attention, use_cache=False).last_hidden_state
 
 
 def update(model, teacher, optimizer, trajectories: list[Trajectory], config: TrainConfig, fmt: ChatFormat, *,
@@ -156,13 +172,17 @@ def update(model, teacher, optimizer, trajectories: list[Trajectory], config: Tr
     hint_ids: list[list[int]] = [[] for _ in trajectories]
     kept_all = policy_mask
     if distil:
-        hint_ids = _hint_ids(trajectories, fmt, hints, correct, hint_seed)
+        hint_ids = _hint_ids(trajectories, fmt, hints if algorithm.hints else None, correct, hint_seed)
         hint_lens = torch.tensor([len(h) for h in hint_ids], dtype=torch.long)
         kept_all = truncate_turns(batch.assistant_mask, context_limit=config.rollout.context_limit,
-                                  max_turns=algorithm.max_turn_index, hint_lens=hint_lens)[:, 1:]
+                                  max_turns=algorithm.max_turn_index, hint_lens=hint_lens)[:, 1:] \
+            if algorithm.truncate_turns else policy_mask
     kl_scale = count / _count(kept_all, kl_agg) if bool((kept_all != 0).any()) else 0.0
 
     model.train()
+    head = _head(model)
+    teacher_head = _head(teacher) if distil else None
+    chunk = config.optim.logits_chunk
     totals = {"policy_loss": 0.0, "loss": 0.0, "kl": 0.0}
     weighted = {"clip_frac": 0.0, "ppo_kl": 0.0}
     ratio_max = 0.0
@@ -173,34 +193,41 @@ def update(model, teacher, optimizer, trajectories: list[Trajectory], config: Tr
         ids = batch.input_ids[rows, :width].to(device)
         attention = batch.attention_mask[rows, :width].to(device)
         assistant = batch.assistant_mask[rows, :width].to(device)
-        logits = model(input_ids=ids, attention_mask=attention, use_cache=False).logits
-        logits = logits.float() / temperature
-        logprobs = token_logprobs(logits, ids)
         mask = assistant[:, 1:]
+        hidden = _hidden(model, ids, attention)[:, :-1]
+        logprobs = selected_logprobs(hidden, head, ids[:, 1:], mask, temperature=temperature, chunk_size=chunk)
         kl_tokens, kept = None, None
         if distil:
             hinted = insert_hint(ids, batch.hint_at[rows].to(device), hint_ids[rows], attention_mask=attention,
                                  pad_id=pad_id)
-            with torch.no_grad():
-                teacher_logits = teacher(input_ids=hinted.input_ids, attention_mask=hinted.attention_mask,
-                                         use_cache=False).logits.float() / temperature
-            boundary = batch.hint_at[rows].to(device)
-            if algorithm.kl_estimator == "full":
-                aligned = teacher_logits_for_student(teacher_logits, boundary, hinted.hint_lens, width)
-                kl_tokens = kl_full(logits[:, :-1], aligned)
-            else:
-                teacher_lp = teacher_logprobs_for_student(teacher_logits, hinted.input_ids, boundary,
-                                                          hinted.hint_lens, width)
-                kl_tokens = (kl_k1 if algorithm.kl_estimator == "k1" else kl_k3)(logprobs, teacher_lp)
-            kl_tokens = kl_tokens * kl_scale
             kept = truncate_turns(assistant, context_limit=config.rollout.context_limit,
-                                  max_turns=algorithm.max_turn_index, hint_lens=hinted.hint_lens)[:, 1:]
+                                  max_turns=algorithm.max_turn_index if algorithm.truncate_turns else None,
+                                  hint_lens=hinted.hint_lens if algorithm.truncate_turns else None)[:, 1:]
+            if not algorithm.truncate_turns:
+                kept = mask  # the ablation: KL on every assistant token, however far past the context
+            with torch.no_grad():  # the teacher: no autograd graph, only its kept positions through the head
+                teacher_hidden = _hidden(teacher, hinted.input_ids, hinted.attention_mask)
+                columns = hint_position_map(batch.hint_at[rows].to(device) - 1, hinted.hint_lens, width - 1)
+                teacher_hidden = teacher_hidden.gather(1, columns.unsqueeze(-1).expand(-1, -1,
+                                                                                       teacher_hidden.shape[-1]))
+                if algorithm.kl_estimator != "full":
+                    teacher_lp = selected_logprobs(teacher_hidden, teacher_head, ids[:, 1:], kept,
+                                                   temperature=temperature, chunk_size=chunk)
+            if algorithm.kl_estimator == "full":
+                kl_tokens = selected_kl_full(hidden, teacher_hidden, head, teacher_head, kept,
+                                             temperature=temperature, chunk_size=chunk)
+            else:
+                kl_tokens = (kl_k1 if algorithm.kl_estimator == "k1" else kl_k3)(logprobs, teacher_lp)
+                del teacher_lp
+            del teacher_hidden, hinted
+            kl_tokens = kl_tokens * kl_scale
         loss, metrics = tt_opd_loss(
             logprobs, logprobs.detach(), advantages[rows].to(device), mask, kl_tokens, kept,
             kl_coef=kl_coef if distil else 0.0, clip_eps=algorithm.clip_eps, aggregation=policy_agg,
             kl_aggregation=kl_agg, max_tokens=config.rollout.max_length, count=count,
         )
         loss.backward()
+        del hidden, logprobs, kl_tokens, loss  # free this micro-batch's graph before the next one is built
         for key in totals:
             totals[key] += float(metrics[key])
         share = float(metrics["tokens"]) / max(float((policy_mask != 0).sum()), 1.0)
