@@ -201,10 +201,8 @@ def update(model, teacher, optimizer, trajectories: list[Trajectory], config: Tr
             hinted = insert_hint(ids, batch.hint_at[rows].to(device), hint_ids[rows], attention_mask=attention,
                                  pad_id=pad_id)
             kept = truncate_turns(assistant, context_limit=config.rollout.context_limit,
-                                  max_turns=algorithm.max_turn_index if algorithm.truncate_turns else None,
-                                  hint_lens=hinted.hint_lens if algorithm.truncate_turns else None)[:, 1:]
-            if not algorithm.truncate_turns:
-                kept = mask  # the ablation: KL on every assistant token, however far past the context
+                                  max_turns=algorithm.max_turn_index, hint_lens=hinted.hint_lens)[:, 1:] \
+                if algorithm.truncate_turns else mask  # the ablation: KL on every assistant token
             with torch.no_grad():  # the teacher: no autograd graph, only its kept positions through the head
                 teacher_hidden = _hidden(teacher, hinted.input_ids, hinted.attention_mask)
                 columns = hint_position_map(batch.hint_at[rows].to(device) - 1, hinted.hint_lens, width - 1)
