@@ -128,34 +128,45 @@ class Trainer:
 
     # -- the loop ------------------------------------------------------------------------------------------------
 
-    def run(self, on_step: StepCallback | None = None) -> dict:
-        """Train until ``optim.steps``; returns the last step's metrics (empty if nothing was left to do)."""
+    def run(self, on_step: StepCallback | None = None, on_progress: StepCallback | None = None) -> dict:
+        """Train until ``optim.steps``; returns the last step's metrics (empty if nothing was left to do).
+
+        ``on_step`` gets each step's metrics; ``on_progress`` gets what happens inside a step (``phase``
+        rollout, with the generation round, live episodes and tokens so far; then update, eval, save).
+        """
         last: dict = {}
         try:
             while self.step < self.config.optim.steps:
-                last = self.train_step()
+                last = self.train_step(on_progress)
                 if on_step is not None:
                     on_step(last)
         finally:
             self.log.close()
         return last
 
-    def train_step(self) -> dict:
+    def train_step(self, on_progress: StepCallback | None = None) -> dict:
         config = self.config
         started = time.perf_counter()
         cursor = self.order.cursor
         tasks = self.order.take(config.rollout.prompts_per_step)
         stats = RolloutStats()
         rollout = config.rollout
+
+        def report(phase: str, **info) -> None:
+            if on_progress is not None:
+                on_progress({"step": self.step + 1, "phase": phase, **info})
+
         trajectories = play(self.model, self.fmt, self.pool, tasks, samples=rollout.group_size,
                             max_new_tokens=rollout.max_new_tokens, context_limit=rollout.context_limit,
-                            temperature=rollout.temperature, top_p=rollout.top_p, stats=stats)
+                            temperature=rollout.temperature, top_p=rollout.top_p, stats=stats,
+                            progress=lambda info: report("rollout", **info))
         if not any(t.assistant_tokens for t in trajectories):
             longest = max(t.conversation.prompt_len for t in trajectories)
             raise TrainError(f"no trajectory generated a token: the opening prompt is up to {longest} tokens, "
                              f"at or past rollout.context_limit={rollout.context_limit} or the model's limit")
         rollout_s = time.perf_counter() - started
         kl_coef = self.schedule.kl_coef
+        report("update", episodes=len(trajectories), tokens=sum(len(t.ids) for t in trajectories))
         t0 = time.perf_counter()
         result = update(self.model, self.teacher, self.optimizer, trajectories, config, self.fmt, hints=self.hints,
                         kl_coef=kl_coef, hint_seed=config.optim.seed * 1_000_003 + (self.step + 1) * 10_007)
@@ -173,11 +184,13 @@ class Trainer:
                    "lr": lr, "teacher_update": teacher_update, "phased_out": self.schedule.phased_out,
                    "task_ids": [task_id for _, task_id in tasks]}
         if config.run.eval_every and self.step % config.run.eval_every == 0 and self.eval_tasks:
+            report("eval", episodes=len(self.eval_tasks))
             metrics.update(self.evaluate())
         metrics.update(rollout_s=rollout_s, update_s=update_s, generate_s=stats.generate_s, env_s=stats.env_s,
                        env_share=stats.env_s / max(rollout_s, 1e-9),
                        rollout_tokens_per_s=stats.generated_tokens / max(stats.generate_s, 1e-9))
         if self.step % config.run.save_every == 0 or self.step == config.optim.steps:
+            report("save")
             t1 = time.perf_counter()
             self.save()
             metrics["save_s"] = time.perf_counter() - t1
@@ -220,15 +233,26 @@ def episode_metrics(trajectories: list[Trajectory]) -> dict:
         "no_call_turns": mean([t.counts.get("no_call_turns", 0) for t in trajectories]),
         "submitted": mean([float(bool(t.counts.get("submitted"))) for t in trajectories]),
         "overflow": mean([float(t.overflow) for t in trajectories]),
+        "turn_length": mean([end - start for t in trajectories for start, end in t.conversation.turns]),
+        "monologue_rate": mean([float(_monologue(t)) for t in trajectories]),
     }
+    for domain in sorted({t.domain for t in trajectories}):
+        out[f"domain_reward/{domain}"] = mean([t.reward for t in trajectories if t.domain == domain])
     return out
 
 
-def train(config: TrainConfig, run_dir: Path, build_dir: Path, on_step: StepCallback | None = None) -> dict:
-    """Run (or resume) a local training run; returns a summary of the run."""
+def _monologue(t: Trajectory) -> bool:
+    """Answered in one turn without a tool call (the submission aside): the multi-turn collapse the paper shows."""
+    calls = int(t.counts.get("tool_calls", 0)) - int(bool(t.counts.get("submitted")))
+    return int(t.counts.get("turns", 0)) <= 1 and calls <= 0
+
+
+def train(config: TrainConfig, run_dir: Path, build_dir: Path, on_step: StepCallback | None = None,
+          on_progress: StepCallback | None = None) -> dict:
+    """Run (or resume) a local training run; returns a summary of the run (callbacks: see ``Trainer.run``)."""
     trainer = Trainer(config, run_dir, build_dir)
     started, first = time.perf_counter(), trainer.step
-    last = trainer.run(on_step)
+    last = trainer.run(on_step, on_progress)
     summary = {"run_dir": str(run_dir), "steps": trainer.step, "resumed_from": trainer.resumed_from,
                "steps_this_run": trainer.step - first, "seconds": round(time.perf_counter() - started, 2),
                "last": {k: v for k, v in last.items() if k != "task_ids"}}
