@@ -43,6 +43,10 @@ class RolloutConfig(_Section):
     context_limit: int = Field(16384, ge=16, description="whole-sequence token limit; later turns get no KL")
     temperature: float = Field(1.0, gt=0)
     top_p: float = Field(1.0, gt=0, le=1)
+    kv_cache: bool = Field(True, description="keep each conversation's KV cache across its turns; false: "
+                                             "re-encode the whole conversation every token (the slow reference)")
+    eval_temperature: float | None = Field(None, ge=0, description="sampling temperature of the eval episodes "
+                                                                   "(both backends); null or 0: greedy")
     prompt: Literal["policy", "card"] = Field(
         "policy", description="policy: the domain's full policy, tools as JSON schemas (through the chat template's "
                               "tool support, else in the system prompt); card: the domain card's short description "

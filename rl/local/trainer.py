@@ -146,7 +146,7 @@ class Trainer:
 
     def train_step(self, on_progress: StepCallback | None = None) -> dict:
         config = self.config
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         cursor = self.order.cursor
         tasks = self.order.take(config.rollout.prompts_per_step)
         stats = RolloutStats()
@@ -159,15 +159,15 @@ class Trainer:
         trajectories = play(self.model, self.fmt, self.pool, tasks, samples=rollout.group_size,
                             max_new_tokens=rollout.max_new_tokens, context_limit=rollout.context_limit,
                             temperature=rollout.temperature, top_p=rollout.top_p, stats=stats,
-                            progress=lambda info: report("rollout", **info))
+                            kv_cache=rollout.kv_cache, progress=lambda info: report("rollout", **info))
         if not any(t.assistant_tokens for t in trajectories):
             longest = max(t.conversation.prompt_len for t in trajectories)
             raise TrainError(f"no trajectory generated a token: the opening prompt is up to {longest} tokens, "
                              f"at or past rollout.context_limit={rollout.context_limit} or the model's limit")
-        rollout_s = time.perf_counter() - started
+        rollout_s, rollout_cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
         kl_coef = self.schedule.kl_coef
         report("update", episodes=len(trajectories), tokens=sum(len(t.ids) for t in trajectories))
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         result = update(self.model, self.teacher, self.optimizer, trajectories, config, self.fmt, hints=self.hints,
                         kl_coef=kl_coef, hint_seed=config.optim.seed * 1_000_003 + (self.step + 1) * 10_007)
         lr = self.optimizer.param_groups[0]["lr"]
@@ -177,7 +177,7 @@ class Trainer:
             teacher_update = self.schedule.update_teacher_(self.teacher, self.model, kl=result.kl).value
         else:
             self.schedule.step()
-        update_s = time.perf_counter() - t0
+        update_s, update_cpu_s = time.perf_counter() - t0, time.process_time() - cpu0
         self.step += 1
         metrics = {"step": self.step, "data_cursor": cursor,
                    **episode_metrics(trajectories), **result.metrics,
@@ -186,7 +186,8 @@ class Trainer:
         if config.run.eval_every and self.step % config.run.eval_every == 0 and self.eval_tasks:
             report("eval", episodes=len(self.eval_tasks))
             metrics.update(self.evaluate())
-        metrics.update(rollout_s=rollout_s, update_s=update_s, generate_s=stats.generate_s, env_s=stats.env_s,
+        metrics.update(rollout_s=rollout_s, update_s=update_s, rollout_cpu_s=rollout_cpu_s, update_cpu_s=update_cpu_s,
+                       generate_s=stats.generate_s, env_s=stats.env_s,
                        env_share=stats.env_s / max(rollout_s, 1e-9),
                        rollout_tokens_per_s=stats.generated_tokens / max(stats.generate_s, 1e-9))
         if self.step % config.run.save_every == 0 or self.step == config.optim.steps:
@@ -195,14 +196,18 @@ class Trainer:
             self.save()
             metrics["save_s"] = time.perf_counter() - t1
         metrics["step_s"] = time.perf_counter() - started
+        metrics["step_cpu_s"] = time.process_time() - cpu_started  # user + sys of all threads: robust to sharing
+        metrics["peak_rss_mb"] = _peak_rss_mb()
         self.log.write(metrics)
         return metrics
 
     def evaluate(self) -> dict:
-        """Greedy play of the eval tasks, one sample each: ``eval/*`` metrics."""
+        """The eval tasks played once each, greedy (or at ``rollout.eval_temperature``): ``eval/*`` metrics."""
+        temperature = self.config.rollout.eval_temperature
         trajectories = play(self.model, self.fmt, self.pool, self.eval_tasks, samples=1,
                             max_new_tokens=self.config.rollout.max_new_tokens,
-                            context_limit=self.config.rollout.context_limit, greedy=True)
+                            context_limit=self.config.rollout.context_limit, greedy=not temperature,
+                            temperature=temperature or 1.0)
         return {f"eval/{key}": value for key, value in episode_metrics(trajectories).items()}
 
     def save(self) -> Path:
@@ -211,6 +216,15 @@ class Trainer:
                  "rng": rng_state()}
         return save_checkpoint(self.run_dir, self.step, model=self.model, tokenizer=self.tokenizer,
                                teacher=self.teacher, state=state, keep=self.config.run.keep_checkpoints)
+
+
+def _peak_rss_mb() -> float | None:
+    """The process's peak resident memory so far, in MiB (None where the platform does not say)."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
 def episode_metrics(trajectories: list[Trajectory]) -> dict:
