@@ -156,13 +156,14 @@ class TrainConfig(_Section):
     def embedded(cls) -> "TrainConfig":
         """The default `medgym train` runs with no config: a few short TT-OPD steps on CPU."""
         # prompt="card": the shipped policies plus full tool schemas are ~7k tokens, too long for a 135M model
-        # trained on CPU; micro-batches of one keep the peak memory of a backward pass near 5 GB.
-        # Two steps of one task x two samples x two turns: the whole loop (rollout, hint, KL, EMA, checkpoint)
-        # in a few CPU minutes; three steps of 2x2x3 took 19 min on the reference machine.
+        # trained on CPU (the card prompt is still ~2.1-2.3k SmolLM2 tokens: the domains' tool signatures).
+        # Two steps of one task x two samples x two turns: the whole loop (rollout, hint, KL, EMA, eval on one
+        # held-out task per domain, checkpoint) in a few CPU minutes. The two samples share one prompt forward in
+        # the update, so a micro-batch of both costs little more than one; one checkpoint, at the end.
         return cls(rollout=RolloutConfig(group_size=2, prompts_per_step=1, max_turns=2, max_new_tokens=48,
                                          max_length=512, context_limit=4096, temperature=0.8, prompt="card"),
-                   data=DataConfig(max_tasks=16, eval_tasks=2),
-                   optim=OptimConfig(lr=1e-5, steps=2, micro_batch_size=1), run=RunConfig(eval_every=0, save_every=1))
+                   data=DataConfig(max_tasks=16, eval_tasks=1),
+                   optim=OptimConfig(lr=1e-5, steps=2, micro_batch_size=2), run=RunConfig(eval_every=1, save_every=10))
 
 
 class ConfigError(ValueError):
