@@ -5,10 +5,14 @@ Order of a step (see ``medgym.rl``'s docstring for the layouts)::
     rewards     env reward -> correct -> cosine_length_reward(...)       (or the env reward itself)
     advantages  grpo_advantages / dr_grpo_advantages over groups of n
     hints       HintSet.choose(correct, seed) per row, rendered as a user message by the chat template
-    per micro-batch:
-        student log-probs (with grad); teacher log-probs on the hinted input (no grad), realigned
-        kept = truncate_turns(assistant_mask, context_limit, max_turns, hint_lens)[:, 1:]
-        loss = tt_opd_loss(...); loss.backward()
+    per group of rows with one opening (a task's n samples):
+        one student forward of the shared prompt (graph kept), one teacher forward of the part before the hint
+        per micro-batch of the group, after that prefix:
+            student hidden states (with grad) -> log-probs at the assistant tokens only (selected_logprobs)
+            teacher hidden states on hint + response (no grad), realigned; its log-probs at the kept tokens
+            kept = truncate_turns(assistant_mask, context_limit, max_turns, hint_lens)[:, 1:]
+            loss = tt_opd_loss(...); loss.backward()   (into the prefix's keys and values too)
+        backpropagate the prefix once, with the summed gradient of its keys and values
     clip the gradient norm, optimiser step; the caller advances the TeacherSchedule
 
 Decisions worth knowing:
@@ -300,7 +304,8 @@ def _micro_batch(model, teacher, batch: Batch, rows: slice, shared: _SharedPrefi
         kl_coef=kl_coef if teacher is not None else 0.0, clip_eps=algorithm.clip_eps, aggregation=policy_agg,
         kl_aggregation=kl_agg, max_tokens=config.rollout.max_length, count=count,
     )
-    loss.backward()
+    if loss.requires_grad:  # rows without an assistant token (cut at the context limit) carry no gradient
+        loss.backward()
     return metrics
 
 
