@@ -254,3 +254,16 @@ def test_eval_sampling_matches_the_local_evaluation(train_config, tmp_path):
 
     assert eval_temperature(temperature=0.8) == 0.0  # greedy, as medgym's local eval
     assert eval_temperature(temperature=0.8, eval_temperature=0.6) == 0.6
+
+
+def test_ablation_switches_reach_the_openrlhf_tt_opd_settings(train_config):
+    ttopd = pytest.importorskip("medgym.rl.openrlhf.ttopd", reason=REASON)
+    config = train_config(algorithm={"hints": False, "truncate_turns": False, "ema_every": None,
+                                     "hard_copy_every": None, "kl_phase_out": 1.5, "kl_phase_out_steps": 4,
+                                     "max_turn_index": 2})
+    settings = ttopd.TTOPDSettings.from_config(config)
+    assert not settings.hints and settings.context_limit is None and settings.max_turns is None
+    schedule = settings.schedule()
+    assert (schedule.ema_every, schedule.copy_every, schedule.phase_out_steps) == (None, None, 4)
+    on = ttopd.TTOPDSettings.from_config(train_config(algorithm={"max_turn_index": 2}))
+    assert on.hints and on.context_limit == 16384 and on.max_turns == 2
