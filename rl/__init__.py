@@ -36,6 +36,7 @@ from .hints import (
 )
 from .kl import KL_ESTIMATORS, kl_full, kl_k1, kl_k3, token_logprobs, turn_kl
 from .length_reward import CosineLengthReward, cosine_length_reward
+from .logits import selected_kl_full, selected_logprobs
 from .loss import grpo_policy_loss, tt_opd_loss
 from .masked import AGGREGATIONS, aggregate, dr_grpo_mean, masked_mean, sequence_mean, token_mean
 from .turns import truncate_turns, turn_index, turn_spans
@@ -64,6 +65,8 @@ __all__ = [
     "kl_k1",
     "kl_k3",
     "masked_mean",
+    "selected_kl_full",
+    "selected_logprobs",
     "sequence_mean",
     "teacher_logits_for_student",
     "teacher_logprobs_for_student",

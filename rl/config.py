@@ -43,6 +43,10 @@ class RolloutConfig(_Section):
     context_limit: int = Field(16384, ge=16, description="whole-sequence token limit; later turns get no KL")
     temperature: float = Field(1.0, gt=0)
     top_p: float = Field(1.0, gt=0, le=1)
+    kv_cache: bool = Field(True, description="keep each conversation's KV cache across its turns; false: "
+                                             "re-encode the whole conversation every token (the slow reference)")
+    eval_temperature: float | None = Field(None, ge=0, description="sampling temperature of the eval episodes "
+                                                                   "(both backends); null or 0: greedy")
     prompt: Literal["policy", "card"] = Field(
         "policy", description="policy: the domain's full policy, tools as JSON schemas (through the chat template's "
                               "tool support, else in the system prompt); card: the domain card's short description "
@@ -67,10 +71,18 @@ class AlgorithmConfig(_Section):
     kl_aggregation: Literal["token_mean", "sequence_mean"] = "token_mean"
     clip_eps: float = Field(0.2, gt=0)
     ema_decay: float = Field(0.995, gt=0, lt=1)
-    ema_every: int = Field(5, ge=1)
-    hard_copy_every: int = Field(30, ge=1)
+    ema_every: int | None = Field(5, ge=1, description="steps between EMA updates; null: no EMA (with "
+                                                       "hard_copy_every null too, the teacher stays frozen)")
+    hard_copy_every: int | None = Field(30, ge=1, description="steps between hard copies; null: never copy")
+    hints: bool = Field(True, description="give the teacher the outcome-conditioned hint; false: the teacher "
+                                          "scores exactly the student's input (the no-hint ablation)")
+    truncate_turns: bool = Field(True, description="drop turns past the context limit (and after "
+                                                   "max_turn_index) from the KL; false: KL on every assistant token")
     kl_phase_out: float | None = Field(None, gt=0, description="stop distilling for good once KL exceeds this")
-    kl_coef_floor: float = Field(0.0, ge=0)
+    kl_phase_out_steps: int = Field(0, ge=0, description="after the threshold, lower lambda linearly to the floor "
+                                                         "over this many steps (0: at once); never back up")
+    kl_coef_floor: float = Field(0.0, ge=0, description="lambda after the phase-out (a floor keeps some "
+                                                        "distillation)")
     max_turn_index: int | None = Field(None, ge=1, description="no KL for assistant turns after this one")
 
 
@@ -83,6 +95,8 @@ class OptimConfig(_Section):
     seed: int = 0
     micro_batch_size: int = Field(4, ge=1, description="trajectories per forward/backward pass (gradients are "
                                                        "accumulated; bounds activation memory)")
+    logits_chunk: int = Field(256, ge=1, description="loss positions per output-head chunk (logits are computed "
+                                                     "only where the loss reads them, recomputed in backward)")
 
 
 class RunConfig(_Section):
@@ -142,13 +156,14 @@ class TrainConfig(_Section):
     def embedded(cls) -> "TrainConfig":
         """The default `medgym train` runs with no config: a few short TT-OPD steps on CPU."""
         # prompt="card": the shipped policies plus full tool schemas are ~7k tokens, too long for a 135M model
-        # trained on CPU; micro-batches of one keep the peak memory of a backward pass near 5 GB.
-        # Two steps of one task x two samples x two turns: the whole loop (rollout, hint, KL, EMA, checkpoint)
-        # in a few CPU minutes; three steps of 2x2x3 took 19 min on the reference machine.
+        # trained on CPU (the card prompt is still ~2.1-2.3k SmolLM2 tokens: the domains' tool signatures).
+        # Two steps of one task x two samples x two turns: the whole loop (rollout, hint, KL, EMA, eval on one
+        # held-out task per domain, checkpoint) in a few CPU minutes. The two samples share one prompt forward in
+        # the update, so a micro-batch of both costs little more than one; one checkpoint, at the end.
         return cls(rollout=RolloutConfig(group_size=2, prompts_per_step=1, max_turns=2, max_new_tokens=48,
                                          max_length=512, context_limit=4096, temperature=0.8, prompt="card"),
-                   data=DataConfig(max_tasks=16, eval_tasks=2),
-                   optim=OptimConfig(lr=1e-5, steps=2, micro_batch_size=1), run=RunConfig(eval_every=0, save_every=1))
+                   data=DataConfig(max_tasks=16, eval_tasks=1),
+                   optim=OptimConfig(lr=1e-5, steps=2, micro_batch_size=2), run=RunConfig(eval_every=1, save_every=10))
 
 
 class ConfigError(ValueError):

@@ -98,30 +98,64 @@ def _local(cfg, out: Path, dry_run: bool) -> None:
     if dry_run:
         _plan(cfg, out, folder, latest_checkpoint(out))
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    columns = (TextColumn("train {task.fields[what]}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("{task.fields[last]}"))
     try:
         if cfg.model.path == DEFAULT_MODEL and latest_checkpoint(out) is None:
             with console_err.status("preparing the embedded model (converted once into the cache)...",
                                     spinner="dots"):
                 resolve_model_path(cfg.model.path)
-        with Progress(*columns, console=console_err, transient=False) as progress:
-            bar = progress.add_task("steps", total=cfg.optim.steps, what=cfg.algorithm.name, last="")
-
-            def on_step(metrics: dict) -> None:
-                kl = metrics.get("kl")
-                last = (f"reward {metrics['reward']:.3f}  acc {metrics['accuracy']:.3f}  "
-                        f"len {metrics['response_length']:.0f}" + (f"  kl {kl:.4f}" if kl is not None else "") +
-                        f"  {metrics['step_s']:.1f}s")
-                progress.update(bar, completed=metrics["step"], last=last)
-
-            summary = train(cfg, out, folder, on_step=on_step)
+        if console_err.is_terminal:
+            summary = _train_with_bar(cfg, out, folder, train)
+        else:  # a log file or a pipe: plain lines, one per step and per stage of a step
+            summary = train(cfg, out, folder, on_step=lambda m: _line(f"step {m['step']}/{cfg.optim.steps}  "
+                                                                      f"{step_text(m)}"),
+                            on_progress=lambda p: _line(progress_text(p, cfg.optim.steps)))
     except (ConfigError, ModelError, ChatTemplateError, TrainError, BuildError) as exc:
         abort(str(exc))
     typer.echo(json.dumps(summary, indent=1, default=str))
     console_err.print(f"metrics in {out / 'metrics.jsonl'}; draw them with `medgym plot {out}`", highlight=False)
+
+
+def step_text(metrics: dict) -> str:
+    """The one-line summary of a finished step."""
+    kl = metrics.get("kl")
+    return (f"reward {metrics['reward']:.3f}  acc {metrics['accuracy']:.3f}  turns {metrics['turns']:.1f}  "
+            f"calls {metrics['tool_calls']:.1f}  len {metrics['response_length']:.0f}"
+            + (f"  kl {kl:.4f}" if kl is not None else "") + f"  {metrics['step_s']:.1f}s")
+
+
+def progress_text(progress: dict, steps: int) -> str:
+    """What a step is doing now: its rollout round (live episodes, tokens so far), update, eval or save."""
+    head = f"step {progress['step']}/{steps} {progress['phase']}"
+    if progress["phase"] == "rollout":
+        return (f"{head}: round {progress['round']}, {progress['live']}/{progress['episodes']} episodes live, "
+                f"{progress['generated_tokens']} tokens generated")
+    if progress["phase"] == "update":
+        return f"{head}: {progress['episodes']} episodes, {progress['tokens']} tokens"
+    return head
+
+
+def _line(text: str) -> None:
+    console_err.print(text, highlight=False, soft_wrap=True)
+
+
+def _train_with_bar(cfg, out: Path, folder: Path, train) -> dict:
+    """A terminal: one progress bar over the steps, its text the current stage, the last step's line kept."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("train {task.fields[what]}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("{task.fields[last]}"))
+    with Progress(*columns, console=console_err, transient=False) as progress:
+        bar = progress.add_task("steps", total=cfg.optim.steps, what=cfg.algorithm.name, last="")
+
+        def on_step(metrics: dict) -> None:
+            progress.update(bar, completed=metrics["step"], last=step_text(metrics))
+            progress.console.print(f"step {metrics['step']}/{cfg.optim.steps}  {step_text(metrics)}",
+                                   highlight=False)
+
+        def on_progress(info: dict) -> None:
+            progress.update(bar, last=progress_text(info, cfg.optim.steps))
+
+        return train(cfg, out, folder, on_step=on_step, on_progress=on_progress)
 
 
 def _plan(cfg, out: Path, build: Path, checkpoint) -> None:

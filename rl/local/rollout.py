@@ -1,16 +1,18 @@
 """Rollouts: a causal LM plays compiled MedEnv episodes over several turns, n samples per task, in batches.
 
-All live episodes of a step generate together: each round left-pads their conversations into one batch for
-``model.generate``, splits the sampled ids back per episode, and feeds each turn's text to its own env, whose
-parser reads the tool calls. An episode ends when the env says so (a submission, or ``max_turns``), or when its
+All live episodes of a step generate together in one ``DecodeSession``: each conversation keeps its KV cache
+across turns, so a round encodes only the tokens added since the last one (the tool results and the next
+generation prompt), then samples one token per episode per step. The sampled ids go back per episode, and each
+turn's text goes to its own env, whose parser reads the tool calls. An episode ends when the env says so (a submission, or ``max_turns``), or when its
 conversation reaches the context budget; then it is scored on the episode state as it stands, and flagged
 ``overflow`` so the cosine reward treats it as over length.
 """
 from __future__ import annotations
 
+import inspect
 import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
@@ -19,7 +21,7 @@ from medgym.rl.local.models import stop_token_ids
 from medgym.runtime.env import MedEnv, make_env
 from medgym.runtime.rewards import score_episode
 
-__all__ = ["EnvPool", "RolloutStats", "Trajectory", "generate_turns", "play"]
+__all__ = ["DecodeSession", "EnvPool", "RolloutStats", "Trajectory", "generate_turns", "play"]
 
 
 @dataclass
@@ -75,45 +77,191 @@ class RolloutStats:
     rounds: int = 0
 
 
-@torch.no_grad()
+class DecodeSession:
+    """Batched sampling of assistant turns for several conversations, with a KV cache kept across turns.
+
+    Each conversation's next prompt extends its previous one (the sampled turn, the template's closing, the
+    tool results, the next generation prompt), so only the tokens the cache has not seen are encoded: a
+    round prefills each row's new tokens as one left-padded block, then decodes one token per row per step.
+    Rows are aligned by cache column, not by position: padding inside the cache (a short row's block padding,
+    a finished row's idle steps) is masked out of attention, and each row's position ids count only its own
+    tokens, so every row sees exactly its conversation. A row whose conversation ends is dropped from the
+    cache.
+
+    ``cache=False`` is the specification: every step forwards each row's whole sequence afresh. Both modes
+    draw the same random numbers in the same order (one exponential per vocabulary entry and row, each
+    step: ``argmax(p / q)`` with ``q ~ Exp(1)`` samples from ``p``), so with a fixed seed they sample the
+    same tokens; the tests hold the cached mode to that.
+    """
+
+    def __init__(self, model, *, pad_id: int, stop_ids: set[int], temperature: float = 1.0, top_p: float = 1.0,
+                 greedy: bool = False, cache: bool = True):
+        self.model, self.pad_id, self.stop_ids = model, pad_id, set(stop_ids)
+        self.temperature, self.top_p, self.greedy, self.use_cache = temperature, top_p, greedy, cache
+        self.device = next(model.parameters()).device
+        # transformers renamed `past_key_values` to `cache` (the old name is deprecated from 5.2x)
+        self._cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+        self.keys: list = []
+        """The conversation key of each cache row, in row order."""
+        self.fed: list[list[int]] = []
+        """The real tokens each row has in the cache, in order (checked against the next prompt)."""
+        self.cache = None
+        self.attention: torch.Tensor | None = None
+        """(rows, cache columns): 1 where a column holds one of the row's real tokens."""
+        self.logprobs: list[list[float]] = []
+        """Per row, the sampling log-probs (at the sampling temperature) of the last round's tokens."""
+
+    # -- the cache ---------------------------------------------------------------------------------------------
+
+    def _select(self, keys: list) -> None:
+        """Keep only the rows of ``keys`` (a subset of the cached ones), in that order."""
+        if self.cache is None or not self.keys:
+            self.keys, self.fed = list(keys), [[] for _ in keys]
+            self.cache, self.attention = None, None
+            return
+        where = {key: row for row, key in enumerate(self.keys)}
+        missing = [key for key in keys if key not in where]
+        if missing:
+            raise ValueError(f"conversations {missing} joined a running decode session; start a new one")
+        rows = [where[key] for key in keys]
+        if rows != list(range(len(self.keys))):
+            self.cache.batch_select_indices(torch.tensor(rows, device=self.device))
+            self.attention = self.attention[rows]
+        self.keys, self.fed = list(keys), [self.fed[row] for row in rows]
+
+    def _forward(self, ids: torch.Tensor, attention: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """Feed a (rows, n) block into the cache; the next-token logits after it: (rows, vocab) float32."""
+        if self.cache is None:
+            from transformers import DynamicCache
+
+            self.cache = DynamicCache()
+        full = attention if self.attention is None else torch.cat([self.attention, attention], dim=1)
+        out = self.model(input_ids=ids, attention_mask=full, position_ids=positions, use_cache=True,
+                         logits_to_keep=1, **{self._cache_arg: self.cache})
+        self.cache, self.attention = getattr(out, self._cache_arg), full
+        return out.logits[:, -1].float()
+
+    def _prefill(self, prompts: list[list[int]]) -> torch.Tensor:
+        blocks = []
+        for row, prompt in enumerate(prompts):
+            seen = self.fed[row]
+            if list(prompt[: len(seen)]) != seen:
+                raise ValueError("a conversation's prompt does not extend what it already fed the cache")
+            blocks.append(list(prompt[len(seen):]))
+        width = max(len(b) for b in blocks)
+        ids = torch.full((len(blocks), width), self.pad_id, dtype=torch.long)
+        attention = torch.zeros((len(blocks), width), dtype=torch.long)
+        positions = torch.zeros((len(blocks), width), dtype=torch.long)
+        for row, block in enumerate(blocks):
+            start = width - len(block)
+            if block:
+                ids[row, start:] = torch.tensor(block, dtype=torch.long)
+                attention[row, start:] = 1
+                positions[row, start:] = torch.arange(len(self.fed[row]), len(self.fed[row]) + len(block))
+            self.fed[row] = self.fed[row] + block
+        if width == 0:
+            raise ValueError("every conversation's prompt is already in the cache: nothing to condition on")
+        return self._forward(ids.to(self.device), attention.to(self.device), positions.to(self.device))
+
+    def _step(self, tokens: list[int], live: list[bool]) -> torch.Tensor:
+        ids = torch.tensor([[t if on else self.pad_id] for t, on in zip(tokens, live)], dtype=torch.long)
+        attention = torch.tensor([[int(on)] for on in live], dtype=torch.long)
+        positions = torch.tensor([[len(fed)] for fed in self.fed], dtype=torch.long)
+        for row, on in enumerate(live):
+            if on:
+                self.fed[row].append(tokens[row])
+        return self._forward(ids.to(self.device), attention.to(self.device), positions.to(self.device))
+
+    def _uncached(self, sequences: list[list[int]]) -> torch.Tensor:
+        """The specification: each row's whole sequence forwarded afresh (left-padded), last logits only."""
+        width = max(len(s) for s in sequences)
+        ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long)
+        attention = torch.zeros((len(sequences), width), dtype=torch.long)
+        for row, seq in enumerate(sequences):
+            ids[row, width - len(seq):] = torch.tensor(seq, dtype=torch.long)
+            attention[row, width - len(seq):] = 1
+        positions = (attention.cumsum(dim=1) - 1).clamp(min=0)
+        out = self.model(input_ids=ids.to(self.device), attention_mask=attention.to(self.device),
+                         position_ids=positions.to(self.device), use_cache=False, logits_to_keep=1)
+        return out.logits[:, -1].float()
+
+    # -- sampling ----------------------------------------------------------------------------------------------
+
+    def _sample(self, logits: torch.Tensor) -> tuple[list[int], list[float]]:
+        """One token per row, and its log-prob under the distribution it was drawn from."""
+        if self.greedy:
+            tokens = logits.argmax(dim=-1)
+            return tokens.tolist(), [0.0] * len(tokens)
+        logprobs = torch.log_softmax(logits / self.temperature, dim=-1)
+        probs = logprobs.exp()
+        if self.top_p < 1.0:
+            probs = _top_p(probs, self.top_p)
+        noise = torch.empty_like(probs).exponential_()
+        tokens = (probs / noise).argmax(dim=-1)
+        return tokens.tolist(), logprobs.gather(1, tokens.unsqueeze(1)).squeeze(1).tolist()
+
+    @torch.no_grad()
+    def generate(self, keys: list, prompts: Sequence[Sequence[int]], budgets: Sequence[int]) -> list[list[int]]:
+        """One assistant turn for each conversation ``keys[i]``, whose token ids so far are ``prompts[i]``.
+
+        A row's turn ends after its first stop id or at its ``budgets`` entry. ``keys`` must be the
+        session's first conversations or a subset of the previous call's (finished ones are dropped).
+        """
+        prompts = [list(p) for p in prompts]
+        if not prompts:
+            return []
+        self._select(list(keys))
+        turns: list[list[int]] = [[] for _ in prompts]
+        self.logprobs = [[] for _ in prompts]
+        live = [budget > 0 for budget in budgets]
+        logits = self._prefill(prompts) if self.use_cache else self._uncached(prompts)
+        while True:
+            tokens, logprobs = self._sample(logits)
+            for row, token in enumerate(tokens):
+                if live[row]:
+                    turns[row].append(token)
+                    self.logprobs[row].append(logprobs[row])
+            fed = list(live)
+            live = [on and tok not in self.stop_ids and len(turn) < budget
+                    for on, tok, turn, budget in zip(live, tokens, turns, budgets)]
+            if not any(live):
+                break
+            if self.use_cache:
+                logits = self._step(tokens, fed)
+            else:
+                logits = self._uncached([p + t for p, t in zip(prompts, turns)])
+        return turns
+
+
+def _top_p(probs: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Nucleus filter: keep the most likely tokens whose mass reaches ``top_p`` (at least one), renormalised."""
+    ordered, order = probs.sort(dim=-1, descending=True)
+    before = ordered.cumsum(dim=-1) - ordered  # mass of the more likely tokens
+    ordered = torch.where(before < top_p, ordered, torch.zeros_like(ordered))
+    kept = torch.zeros_like(probs).scatter(-1, order, ordered)
+    return kept / kept.sum(dim=-1, keepdim=True)
+
+
 def generate_turns(model, prompts: Sequence[Sequence[int]], budgets: Sequence[int], *, pad_id: int,
                    stop_ids: set[int], temperature: float, top_p: float, greedy: bool) -> list[list[int]]:
-    """One assistant turn per prompt, generated as one left-padded batch.
+    """One assistant turn per prompt, generated as one batch (a ``DecodeSession`` used once).
 
-    Each row's new ids are cut after its first stop id and at its own ``budgets`` entry (rows share one
-    ``max_new_tokens``: the largest budget).
+    Each row's new ids are cut after its first stop id and at its own ``budgets`` entry.
     """
-    device = next(model.parameters()).device
-    width = max(len(p) for p in prompts)
-    ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
-    attention = torch.zeros((len(prompts), width), dtype=torch.long)
-    for row, prompt in enumerate(prompts):
-        ids[row, width - len(prompt):] = torch.tensor(list(prompt), dtype=torch.long)
-        attention[row, width - len(prompt):] = 1
-    # top_k 0 switches off the generation config's default top-k cut (often 50): samples then follow the
-    # temperature (and top_p) distribution whose log-probs the update computes.
-    sampling = {"do_sample": False} if greedy else {"do_sample": True, "temperature": temperature, "top_p": top_p,
-                                                    "top_k": 0}
-    out = model.generate(input_ids=ids.to(device), attention_mask=attention.to(device),
-                         max_new_tokens=max(budgets), pad_token_id=pad_id, eos_token_id=sorted(stop_ids),
-                         **sampling)
-    turns = []
-    for row, budget in enumerate(budgets):
-        new = out[row, width:].tolist()[:budget]
-        for i, token in enumerate(new):
-            if token in stop_ids:
-                new = new[: i + 1]
-                break
-        turns.append(new)
-    return turns
+    session = DecodeSession(model, pad_id=pad_id, stop_ids=stop_ids, temperature=temperature, top_p=top_p,
+                            greedy=greedy)
+    return session.generate(list(range(len(prompts))), prompts, budgets)
 
 
 def play(model, fmt: ChatFormat, pool: EnvPool, tasks: Sequence[tuple[str, str]], *, samples: int,
          max_new_tokens: int, context_limit: int, temperature: float = 1.0, top_p: float = 1.0,
-         greedy: bool = False, stats: RolloutStats | None = None) -> list[Trajectory]:
+         greedy: bool = False, stats: RolloutStats | None = None, kv_cache: bool = True,
+         progress: Callable[[dict], None] | None = None) -> list[Trajectory]:
     """Play each (domain, task_id) ``samples`` times; trajectories come back grouped: task 0's samples first.
 
     ``context_limit`` caps every conversation (and the model's own position limit caps it further).
+    ``kv_cache`` keeps each conversation's KV cache across its turns (False re-encodes every step: the slow
+    reference). ``progress`` is called after each generation round with what has been done so far.
     """
     stats = stats if stats is not None else RolloutStats()
     tokenizer = fmt.tokenizer
@@ -138,6 +286,8 @@ def play(model, fmt: ChatFormat, pool: EnvPool, tasks: Sequence[tuple[str, str]]
             envs.append(env)
     stats.render_s += time.perf_counter() - started
 
+    session = DecodeSession(model, pad_id=pad_id, stop_ids=stop_ids, temperature=temperature, top_p=top_p,
+                            greedy=greedy, cache=kv_cache)
     live = list(range(len(trajectories)))
     while live:
         for i in [i for i in live if len(trajectories[i].conversation) >= limit]:
@@ -147,10 +297,12 @@ def play(model, fmt: ChatFormat, pool: EnvPool, tasks: Sequence[tuple[str, str]]
             break
         budgets = [min(max_new_tokens, limit - len(trajectories[i].conversation)) for i in live]
         t0 = time.perf_counter()
-        turns = generate_turns(model, [trajectories[i].ids for i in live], budgets, pad_id=pad_id,
-                               stop_ids=stop_ids, temperature=temperature, top_p=top_p, greedy=greedy)
+        turns = session.generate(live, [trajectories[i].ids for i in live], budgets)
         stats.generate_s += time.perf_counter() - t0
         stats.rounds += 1
+        if progress is not None:
+            progress({"round": stats.rounds, "live": len(live), "episodes": len(trajectories),
+                      "generated_tokens": stats.generated_tokens + sum(map(len, turns))})
         still = []
         for i, generated in zip(live, turns):
             stats.generated_tokens += len(generated)
@@ -171,6 +323,7 @@ def play(model, fmt: ChatFormat, pool: EnvPool, tasks: Sequence[tuple[str, str]]
             stats.render_s += time.perf_counter() - t2
             still.append(i)
         live = still
+    del session  # the KV cache: free it before the update needs the memory
     return trajectories
 
 

@@ -74,7 +74,8 @@ class Trainer:
         try:
             self.schedule = TeacherSchedule(ema_decay=algorithm.ema_decay, ema_every=algorithm.ema_every,
                                             copy_every=algorithm.hard_copy_every, kl_coef=algorithm.kl_coef,
-                                            kl_threshold=algorithm.kl_phase_out, coef_floor=algorithm.kl_coef_floor)
+                                            kl_threshold=algorithm.kl_phase_out, coef_floor=algorithm.kl_coef_floor,
+                                            phase_out_steps=algorithm.kl_phase_out_steps)
         except ValueError as exc:
             raise ConfigError(f"algorithm: {exc}") from None
         self.distil = algorithm.name == "tt_opd"
@@ -127,35 +128,46 @@ class Trainer:
 
     # -- the loop ------------------------------------------------------------------------------------------------
 
-    def run(self, on_step: StepCallback | None = None) -> dict:
-        """Train until ``optim.steps``; returns the last step's metrics (empty if nothing was left to do)."""
+    def run(self, on_step: StepCallback | None = None, on_progress: StepCallback | None = None) -> dict:
+        """Train until ``optim.steps``; returns the last step's metrics (empty if nothing was left to do).
+
+        ``on_step`` gets each step's metrics; ``on_progress`` gets what happens inside a step (``phase``
+        rollout, with the generation round, live episodes and tokens so far; then update, eval, save).
+        """
         last: dict = {}
         try:
             while self.step < self.config.optim.steps:
-                last = self.train_step()
+                last = self.train_step(on_progress)
                 if on_step is not None:
                     on_step(last)
         finally:
             self.log.close()
         return last
 
-    def train_step(self) -> dict:
+    def train_step(self, on_progress: StepCallback | None = None) -> dict:
         config = self.config
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         cursor = self.order.cursor
         tasks = self.order.take(config.rollout.prompts_per_step)
         stats = RolloutStats()
         rollout = config.rollout
+
+        def report(phase: str, **info) -> None:
+            if on_progress is not None:
+                on_progress({"step": self.step + 1, "phase": phase, **info})
+
         trajectories = play(self.model, self.fmt, self.pool, tasks, samples=rollout.group_size,
                             max_new_tokens=rollout.max_new_tokens, context_limit=rollout.context_limit,
-                            temperature=rollout.temperature, top_p=rollout.top_p, stats=stats)
+                            temperature=rollout.temperature, top_p=rollout.top_p, stats=stats,
+                            kv_cache=rollout.kv_cache, progress=lambda info: report("rollout", **info))
         if not any(t.assistant_tokens for t in trajectories):
             longest = max(t.conversation.prompt_len for t in trajectories)
             raise TrainError(f"no trajectory generated a token: the opening prompt is up to {longest} tokens, "
                              f"at or past rollout.context_limit={rollout.context_limit} or the model's limit")
-        rollout_s = time.perf_counter() - started
+        rollout_s, rollout_cpu_s = time.perf_counter() - started, time.process_time() - cpu_started
         kl_coef = self.schedule.kl_coef
-        t0 = time.perf_counter()
+        report("update", episodes=len(trajectories), tokens=sum(len(t.ids) for t in trajectories))
+        t0, cpu0 = time.perf_counter(), time.process_time()
         result = update(self.model, self.teacher, self.optimizer, trajectories, config, self.fmt, hints=self.hints,
                         kl_coef=kl_coef, hint_seed=config.optim.seed * 1_000_003 + (self.step + 1) * 10_007)
         lr = self.optimizer.param_groups[0]["lr"]
@@ -165,30 +177,37 @@ class Trainer:
             teacher_update = self.schedule.update_teacher_(self.teacher, self.model, kl=result.kl).value
         else:
             self.schedule.step()
-        update_s = time.perf_counter() - t0
+        update_s, update_cpu_s = time.perf_counter() - t0, time.process_time() - cpu0
         self.step += 1
         metrics = {"step": self.step, "data_cursor": cursor,
                    **episode_metrics(trajectories), **result.metrics,
                    "lr": lr, "teacher_update": teacher_update, "phased_out": self.schedule.phased_out,
                    "task_ids": [task_id for _, task_id in tasks]}
         if config.run.eval_every and self.step % config.run.eval_every == 0 and self.eval_tasks:
+            report("eval", episodes=len(self.eval_tasks))
             metrics.update(self.evaluate())
-        metrics.update(rollout_s=rollout_s, update_s=update_s, generate_s=stats.generate_s, env_s=stats.env_s,
+        metrics.update(rollout_s=rollout_s, update_s=update_s, rollout_cpu_s=rollout_cpu_s, update_cpu_s=update_cpu_s,
+                       generate_s=stats.generate_s, env_s=stats.env_s,
                        env_share=stats.env_s / max(rollout_s, 1e-9),
                        rollout_tokens_per_s=stats.generated_tokens / max(stats.generate_s, 1e-9))
         if self.step % config.run.save_every == 0 or self.step == config.optim.steps:
+            report("save")
             t1 = time.perf_counter()
             self.save()
             metrics["save_s"] = time.perf_counter() - t1
         metrics["step_s"] = time.perf_counter() - started
+        metrics["step_cpu_s"] = time.process_time() - cpu_started  # user + sys of all threads: robust to sharing
+        metrics["peak_rss_mb"] = _peak_rss_mb()
         self.log.write(metrics)
         return metrics
 
     def evaluate(self) -> dict:
-        """Greedy play of the eval tasks, one sample each: ``eval/*`` metrics."""
+        """The eval tasks played once each, greedy (or at ``rollout.eval_temperature``): ``eval/*`` metrics."""
+        temperature = self.config.rollout.eval_temperature
         trajectories = play(self.model, self.fmt, self.pool, self.eval_tasks, samples=1,
                             max_new_tokens=self.config.rollout.max_new_tokens,
-                            context_limit=self.config.rollout.context_limit, greedy=True)
+                            context_limit=self.config.rollout.context_limit, greedy=not temperature,
+                            temperature=temperature or 1.0)
         return {f"eval/{key}": value for key, value in episode_metrics(trajectories).items()}
 
     def save(self) -> Path:
@@ -197,6 +216,15 @@ class Trainer:
                  "rng": rng_state()}
         return save_checkpoint(self.run_dir, self.step, model=self.model, tokenizer=self.tokenizer,
                                teacher=self.teacher, state=state, keep=self.config.run.keep_checkpoints)
+
+
+def _peak_rss_mb() -> float | None:
+    """The process's peak resident memory so far, in MiB (None where the platform does not say)."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
 def episode_metrics(trajectories: list[Trajectory]) -> dict:
@@ -219,15 +247,26 @@ def episode_metrics(trajectories: list[Trajectory]) -> dict:
         "no_call_turns": mean([t.counts.get("no_call_turns", 0) for t in trajectories]),
         "submitted": mean([float(bool(t.counts.get("submitted"))) for t in trajectories]),
         "overflow": mean([float(t.overflow) for t in trajectories]),
+        "turn_length": mean([end - start for t in trajectories for start, end in t.conversation.turns]),
+        "monologue_rate": mean([float(_monologue(t)) for t in trajectories]),
     }
+    for domain in sorted({t.domain for t in trajectories}):
+        out[f"domain_reward/{domain}"] = mean([t.reward for t in trajectories if t.domain == domain])
     return out
 
 
-def train(config: TrainConfig, run_dir: Path, build_dir: Path, on_step: StepCallback | None = None) -> dict:
-    """Run (or resume) a local training run; returns a summary of the run."""
+def _monologue(t: Trajectory) -> bool:
+    """Answered in one turn without a tool call (the submission aside): the multi-turn collapse the paper shows."""
+    calls = int(t.counts.get("tool_calls", 0)) - int(bool(t.counts.get("submitted")))
+    return int(t.counts.get("turns", 0)) <= 1 and calls <= 0
+
+
+def train(config: TrainConfig, run_dir: Path, build_dir: Path, on_step: StepCallback | None = None,
+          on_progress: StepCallback | None = None) -> dict:
+    """Run (or resume) a local training run; returns a summary of the run (callbacks: see ``Trainer.run``)."""
     trainer = Trainer(config, run_dir, build_dir)
     started, first = time.perf_counter(), trainer.step
-    last = trainer.run(on_step)
+    last = trainer.run(on_step, on_progress)
     summary = {"run_dir": str(run_dir), "steps": trainer.step, "resumed_from": trainer.resumed_from,
                "steps_this_run": trainer.step - first, "seconds": round(time.perf_counter() - started, 2),
                "last": {k: v for k, v in last.items() if k != "task_ids"}}

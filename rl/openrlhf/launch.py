@@ -179,7 +179,9 @@ def _flags(config, out: Path) -> list[str]:
         flags["--logger.tensorboard_dir"] = str(out / "tensorboard")
     if run.eval_every and config.data.eval_tasks:
         flags.update({"--eval.dataset": str(out / EVAL_PROMPTS), "--eval.steps": run.eval_every,
-                      "--eval.n_samples_per_prompt": 1, "--eval.temperature": r.temperature})
+                      "--eval.n_samples_per_prompt": 1,
+                      # the local evaluation's: greedy unless rollout.eval_temperature says otherwise
+                      "--eval.temperature": r.eval_temperature or 0.0})
     args: list[str] = []
     for flag, value in flags.items():
         if value is True:
@@ -290,17 +292,20 @@ def launch(config, out: Path, dry_run: bool) -> int:
     Raises ``LaunchError`` for settings that cannot run.
     """
     run = plan(config, out)
-    if dry_run:
-        print(json.dumps(run.as_json(), indent=1))
-        return 0
-    if not config.openrlhf.ray_address:
+    on_this_node = not config.openrlhf.ray_address  # else the cluster's nodes hold the stack and the model
+    if on_this_node and not dry_run:
         missing = [name for name in ("openrlhf", "vllm", "deepspeed", "flash-attn", "ray") if not _installed(name)]
         if missing:
             raise LaunchError(f"this node lacks {', '.join(missing)}: install the GPU stack with "
                               "`pip install -r requirements-openrlhf-gpu.txt` (see docs/openrlhf-runbook.md)")
+    if on_this_node:  # the dry run too: a plan that names a missing model would only fail later
         pretrain = _pretrain(config)
-        if not Path(pretrain).is_dir():
-            raise LaunchError(f"openrlhf.pretrain: {pretrain} is not a folder on this node")
+        if not (Path(pretrain) / "config.json").is_file():
+            raise LaunchError(f"openrlhf.pretrain: {pretrain} is not a Hugging Face model folder on this node "
+                              f"(no config.json)")
+    if dry_run:
+        print(json.dumps(run.as_json(), indent=1))
+        return 0
     write_inputs(config, run)
     env = dict(os.environ)
     if not config.openrlhf.ray_address:

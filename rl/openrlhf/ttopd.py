@@ -93,10 +93,13 @@ class TTOPDSettings:
     estimator: str = "k3"
     aggregation: str = "token-mean"
     ema_decay: float = 0.995
-    ema_every: int = 5
-    copy_every: int = 30
+    ema_every: int | None = 5
+    copy_every: int | None = 30
     kl_threshold: float | None = None
     coef_floor: float = 0.0
+    phase_out_steps: int = 0
+    hints: bool = True
+    """False: the teacher scores the student's own input (the no-hint ablation)."""
     context_limit: int | None = None
     max_turns: int | None = None
     prompt: str = "policy"
@@ -116,7 +119,10 @@ class TTOPDSettings:
         return cls(kl_coef=float(a.kl_coef), estimator=a.kl_estimator, aggregation=_AGGREGATIONS[a.kl_aggregation],
                    ema_decay=a.ema_decay, ema_every=a.ema_every, copy_every=a.hard_copy_every,
                    kl_threshold=a.kl_phase_out, coef_floor=min(a.kl_coef_floor, float(a.kl_coef)),
-                   context_limit=config.rollout.context_limit, max_turns=a.max_turn_index,
+                   phase_out_steps=a.kl_phase_out_steps, hints=a.hints,
+                   # truncate_turns off (the ablation): KL on every assistant token
+                   context_limit=config.rollout.context_limit if a.truncate_turns else None,
+                   max_turns=a.max_turn_index if a.truncate_turns else None,
                    prompt=getattr(config.rollout, "prompt", "policy"),
                    fp32_master=config.openrlhf.teacher_fp32_master)
 
@@ -133,7 +139,8 @@ class TTOPDSettings:
 
     def schedule(self) -> TeacherSchedule:
         return TeacherSchedule(ema_decay=self.ema_decay, ema_every=self.ema_every, copy_every=self.copy_every,
-                               kl_coef=self.kl_coef, kl_threshold=self.kl_threshold, coef_floor=self.coef_floor)
+                               kl_coef=self.kl_coef, kl_threshold=self.kl_threshold, coef_floor=self.coef_floor,
+                               phase_out_steps=self.phase_out_steps)
 
 
 # -- masks and positions ---------------------------------------------------------------------------------------
@@ -188,14 +195,16 @@ class HintTokens:
 
     _OPENING = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
 
-    def __init__(self, tokenizer, prompt: str = "policy"):
-        self.tokenizer = tokenizer
+    def __init__(self, tokenizer, prompt: str = "policy", enabled: bool = True):
+        self.tokenizer, self.enabled = tokenizer, enabled
         self.fmt = ChatFormat(tokenizer, prompt)
         closed = self.fmt.render(self._OPENING, None, False)
         opened = self.fmt.render(self._OPENING, None, True)
         self.generation_prompt_ids = self.fmt.encode(opened[len(closed):]) if opened.startswith(closed) else []
 
     def text(self, label, correct: bool) -> str:
+        if not self.enabled:  # the no-hint ablation: nothing is inserted
+            return ""
         parsed = TaskLabel.parse(label)
         return parsed.hint_set().choose(bool(correct), parsed.hint_seed)
 
@@ -404,7 +413,7 @@ class _TTOPDPolicyModelActor(_ppo_actor.PolicyModelActor.__ray_actor_class__):
             copy_weights_(self.teacher.model, _student_module(self.actor))
             if self.teacher.master is not None:
                 copy_weights_(self.teacher.master, _student_module(self.actor))
-            hints = HintTokens(self.tokenizer, self.tt_settings.prompt)
+            hints = HintTokens(self.tokenizer, self.tt_settings.prompt, self.tt_settings.hints)
             self._load_teacher_checkpoint()
             if args.ds.enable_sleep:  # colocated: vLLM rolls out first; the teacher waits in host memory
                 self.teacher.to("cpu")

@@ -123,6 +123,14 @@ def test_train_runs_and_prints_a_summary(cli_run):
     assert (run_dir / "checkpoints" / "latest").read_text() == "step-000002"
 
 
+def test_train_logs_each_step_and_its_stages_when_not_on_a_terminal(cli_run):
+    _, result = cli_run
+    lines = [line for line in result.stderr.splitlines() if line.startswith("step ")]
+    assert [line.split()[1] for line in lines if " reward " in line] == ["1/2", "2/2"]
+    assert any(line.startswith("step 1/2 rollout: round 1, 2/2 episodes live") for line in lines)
+    assert any(line.startswith("step 2/2 update: 2 episodes") for line in lines)
+
+
 @pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None, reason="matplotlib is not installed")
 def test_plot_writes_the_curves(cli_run, tmp_path):
     run_dir, _ = cli_run

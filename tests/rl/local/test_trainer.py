@@ -17,6 +17,7 @@ METRIC_KEYS = {
     "reward/format", "reward/coherence", "response_length", "turns", "tool_calls", "invalid_calls", "kl",
     "kl_coef", "grad_norm", "lr", "step_s", "rollout_s", "update_s", "env_share", "rollout_tokens_per_s",
     "teacher_update", "task_ids", "data_cursor", "policy_loss", "loss", "submitted", "overflow",
+    "turn_length", "monologue_rate", "domain_reward/clinic",
 }
 
 

@@ -127,3 +127,46 @@ def test_task_order_is_a_seeded_permutation_per_epoch_and_resumes_from_a_cursor(
     assert TaskOrder(tasks, seed=4).take(5) != first[:5]
     with pytest.raises(ValueError, match="no training tasks"):
         TaskOrder([], seed=0)
+
+
+def _reference_step(setup, config, teacher_seed):
+    """The update written the plain way: full logits of whole rows, one pass, no shared prompt, no chunks."""
+    from medgym.rl import insert_hint, kl_k3, teacher_logprobs_for_student, token_logprobs, tt_opd_loss
+    from medgym.rl.local.update import _advantages, _hint_ids
+
+    model, fmt, trajectories, hints = setup
+    student, teacher = copy.deepcopy(model), copy.deepcopy(model)
+    g = torch.Generator().manual_seed(teacher_seed)
+    with torch.no_grad():
+        for p in teacher.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.05)
+    batch = make_batch(trajectories, fmt.tokenizer.pad_token_id)
+    _, correct, rewards = shaped_rewards(trajectories, config)
+    hint_ids = _hint_ids(trajectories, fmt, hints, correct, 7)
+    t = config.rollout.temperature
+    ids, attention, mask = batch.input_ids, batch.attention_mask, batch.assistant_mask[:, 1:]
+    logprobs = token_logprobs(student(input_ids=ids, attention_mask=attention).logits.float() / t, ids)
+    hinted = insert_hint(ids, batch.hint_at, hint_ids, attention_mask=attention, pad_id=fmt.tokenizer.pad_token_id)
+    with torch.no_grad():
+        teacher_logits = teacher(input_ids=hinted.input_ids, attention_mask=hinted.attention_mask).logits.float() / t
+    teacher_lp = teacher_logprobs_for_student(teacher_logits, hinted.input_ids, batch.hint_at, hinted.hint_lens,
+                                              ids.shape[1])
+    loss, metrics = tt_opd_loss(logprobs, logprobs.detach(), _advantages(rewards, config), mask,
+                                kl_k3(logprobs, teacher_lp), mask, kl_coef=4.0)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(student.parameters(), config.optim.grad_clip)
+    torch.optim.SGD(student.parameters(), lr=0.1).step()
+    return student, metrics
+
+
+@pytest.mark.parametrize("micro_batch_size", [1, 4])
+def test_the_fast_update_equals_the_plain_one(setup, micro_batch_size):
+    """Shared prompt forwards, selected and chunked logits, a teacher without autograd: the same step."""
+    config = _config()
+    config.optim.logits_chunk = 5
+    fast, result = _run(setup, config, micro_batch_size, teacher_seed=9)
+    plain, metrics = _reference_step(setup, _config(), teacher_seed=9)
+    assert result.metrics["policy_loss"] == pytest.approx(float(metrics["policy_loss"]), rel=1e-4, abs=1e-7)
+    assert result.kl == pytest.approx(float(metrics["kl"]), rel=1e-4)
+    for (name, a), b in zip(fast.named_parameters(), plain.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6, msg=name)

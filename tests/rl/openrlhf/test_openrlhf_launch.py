@@ -105,7 +105,10 @@ def test_zero3_is_fine_for_plain_grpo(train_config, tmp_path):
 
 
 def test_dry_run_prints_the_plan_and_starts_nothing(train_config, mini_build, tmp_path, capsys):
-    config = train_config(data={"build": str(mini_build), "eval_tasks": 2})
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    config = train_config(data={"build": str(mini_build), "eval_tasks": 2}, openrlhf={"pretrain": str(model)})
     out = tmp_path / "run"
     assert launch(config, out, dry_run=True) == 0
     plan = json.loads(capsys.readouterr().out)
@@ -231,3 +234,36 @@ def test_runbook_config_and_command_are_what_the_launcher_runs(monkeypatch):
     assert documented == ours
     args = openrlhf_parse(ours, monkeypatch)
     assert args.rollout.n_samples_per_prompt == 3 and args.train.batch_size == 24
+
+
+def test_dry_run_refuses_a_model_folder_this_node_lacks(train_config, mini_build, tmp_path, capsys):
+    config = train_config(data={"build": str(mini_build)}, openrlhf={"pretrain": str(tmp_path / "absent")})
+    with pytest.raises(LaunchError, match="not a Hugging Face model folder on this node"):
+        launch(config, tmp_path / "run", dry_run=True)
+    assert capsys.readouterr().out == "" and not (tmp_path / "run").exists()
+    # submitted to a cluster, the folder lives on its nodes: the plan is printed
+    remote = train_config(data={"build": str(mini_build)},
+                          openrlhf={"pretrain": str(tmp_path / "absent"), "ray_address": "http://head:8265"})
+    assert launch(remote, tmp_path / "run", dry_run=True) == 0
+
+
+def test_eval_sampling_matches_the_local_evaluation(train_config, tmp_path):
+    def eval_temperature(**rollout):
+        flags = command(train_config(rollout=rollout, data={"eval_tasks": 2}, run={"eval_every": 5}), tmp_path)
+        return float(flags[flags.index("--eval.temperature") + 1])
+
+    assert eval_temperature(temperature=0.8) == 0.0  # greedy, as medgym's local eval
+    assert eval_temperature(temperature=0.8, eval_temperature=0.6) == 0.6
+
+
+def test_ablation_switches_reach_the_openrlhf_tt_opd_settings(train_config):
+    ttopd = pytest.importorskip("medgym.rl.openrlhf.ttopd", reason=REASON)
+    config = train_config(algorithm={"hints": False, "truncate_turns": False, "ema_every": None,
+                                     "hard_copy_every": None, "kl_phase_out": 1.5, "kl_phase_out_steps": 4,
+                                     "max_turn_index": 2})
+    settings = ttopd.TTOPDSettings.from_config(config)
+    assert not settings.hints and settings.context_limit is None and settings.max_turns is None
+    schedule = settings.schedule()
+    assert (schedule.ema_every, schedule.copy_every, schedule.phase_out_steps) == (None, None, 4)
+    on = ttopd.TTOPDSettings.from_config(train_config(algorithm={"max_turn_index": 2}))
+    assert on.hints and on.context_limit == 16384 and on.max_turns == 2
