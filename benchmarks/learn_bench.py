@@ -57,7 +57,7 @@ def warm_start(model_dir: Path, build: Path, out: Path, sft_steps: int, seed: in
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from medgym.rl.local.chat import ChatFormat, Conversation
+    from medgym.rl.local.chat import ChatFormat, open_conversation
     from medgym.runtime.env import make_env
     from medgym.runtime.evaluate import select_tasks
     from medgym.runtime.build import Build
@@ -69,8 +69,7 @@ def warm_start(model_dir: Path, build: Path, out: Path, sft_steps: int, seed: in
     openings = []
     for _, task_id in select_tasks(Build.open(build), ["clinic"], "train", None):
         _, info = env.reset(options={"task_id": task_id})
-        messages, tools = fmt.opening(info["system"], info["ticket"], info["tools"], env.domain.data.get("card"))
-        openings.append(Conversation(fmt, messages, tools).ids)
+        openings.append(open_conversation(fmt, env, info).ids)
     rng = random.Random(seed)
     torch.manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
