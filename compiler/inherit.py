@@ -263,23 +263,31 @@ def resolve(defaults: Layer | None, families: list[Layer], errors: list[SpecErro
     return out
 
 
-def _chain(layer: Layer, by_name: dict[str, Layer], errors) -> list[Layer] | None:
-    """The family and its bases, farthest base first; None after an unknown base or a cycle."""
-    chain = [layer]
-    while True:
-        base = chain[0].data.get("extends")
-        if base is None:
-            return chain
-        where = chain[0].marks.at(("extends",))
-        if not isinstance(base, str) or base not in by_name:
-            errors.append(SpecError(f"unknown base family '{base}'", where,
-                                    did_you_mean(str(base), by_name) or "extends: names a family of the same domain"))
+def _chain(layer: Layer, by_name: dict[str, Layer], errors, below: tuple = ()) -> list[Layer] | None:
+    """The family and its bases, farthest base first; None after an unknown base or a cycle. `extends:` names
+    one base or a list of them: the bases of a list apply in its order (a later one overrides an earlier
+    one), each after its own bases, and a base reached twice applies once, where it is first reached."""
+    base = layer.data.get("extends")
+    if base is None:
+        return [layer]
+    names = base if isinstance(base, list) else [base]
+    chain: list[Layer] = []
+    for i, name in enumerate(names):
+        where = layer.marks.at(("extends", i) if isinstance(base, list) else ("extends",)) \
+            or layer.marks.at(("extends",))
+        if not isinstance(name, str) or name not in by_name:
+            errors.append(SpecError(f"unknown base family '{name}'", where,
+                                    did_you_mean(str(name), by_name) or "extends: names a family of the same domain"))
             return None
-        if by_name[base] in chain:
-            cycle = " -> ".join([str(x.data.get("family")) for x in reversed(chain)] + [base])
+        if by_name[name] in below or by_name[name] is layer:
+            cycle = " -> ".join([str(x.data.get("family")) for x in (*below, layer)] + [name])
             errors.append(SpecError(f"families extend each other in a cycle: {cycle}", where))
             return None
-        chain.insert(0, by_name[base])
+        sub = _chain(by_name[name], by_name, errors, (*below, layer))
+        if sub is None:
+            return None
+        chain += [x for x in sub if x not in chain]
+    return chain + [layer]
 
 
 def defaults_path(folder: Path) -> Path:

@@ -276,8 +276,9 @@ class _TaskSpec(Spec):
     """What task families and static cases share."""
 
     family: Name
-    extends: Name | None = Field(None, description="a family of the same domain (usually `abstract: true`) whose "
-                                                   "values this one inherits and overrides")
+    extends: Name | list[Name] | None = Field(None, description="a family of the same domain (usually `abstract: "
+                                                   "true`), or a list of them applied in order, whose values this "
+                                                   "one inherits and overrides")
     version: int = Field(1, ge=1)
     domain: Name = Field(description="the domain folder it lives in (filled in from the folder when left out)")
     title: str
@@ -362,7 +363,7 @@ class AbstractFamily(_Layer):
 
     family: Name
     abstract: Literal[True]
-    extends: Name | None = None
+    extends: Name | list[Name] | None = None
     domain: Name
 
 

@@ -186,6 +186,23 @@ def test_unknown_base_is_located(tmp_path):
     located(root, CAP, 2, "unknown base family 'cap_bsae' (did you mean 'cap_base'?)")
 
 
+def test_a_family_may_extend_a_list_of_bases(tmp_path, mini_build):
+    """`extends: [a, b]` applies a (with its own bases), then b; the tasks are the spelled-out ones."""
+    root = reused(tmp_path, family=("extends: cap_base", "extends: [cap_base, cap_onset]"),
+                  base=("let:\n  onset_days: {int: [2, 7]}\n", ""))
+    (root / CLINIC / "tasks" / "cap_onset.yaml").write_text(
+        "family: cap_onset\nabstract: true\ndomain: clinic\ntitle: The onset\nlet:\n  onset_days: {int: [2, 7]}\n")
+    out = tmp_path / "build"
+    compile_specs(root, out, gate=None)
+    before, after = tasks_of(mini_build, "cap_disposition"), tasks_of(out, "cap_disposition")
+    assert set(before) == set(after)
+    for task_id, task in before.items():
+        for key in ("ticket", "history", "case", "truth", "vars", "reference"):
+            assert after[task_id][key] == task[key], (task_id, key)
+    bad = reused(tmp_path / "bad", family=("extends: cap_base", "extends: [cap_base, cap_bsae]"))
+    located(bad, CAP, 2, "unknown base family 'cap_bsae'")
+
+
 def test_bases_in_a_cycle_are_an_error(tmp_path):
     root = reused(tmp_path, base=("abstract: true\n", "abstract: true\nextends: cap_disposition\n"))
     located(root, BASE, 3, "families extend each other in a cycle")
