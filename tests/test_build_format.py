@@ -123,3 +123,17 @@ def test_a_damaged_task_is_refused(copy_of):
     path.write_text("\n".join([json.dumps(task), *lines[1:]]) + "\n")
     with pytest.raises(BuildError, match=r"train\.jsonl does not match build format 2 \(rubric\.accuracy\.curb65\.match"):
         Build.open(copy_of).domain("clinic").tasks("train")
+
+
+def test_a_domain_without_a_reward_block_takes_default_weights_that_sum_to_one(tmp_path):
+    from medgym.compiler.pipeline import check_specs
+
+    specs = tmp_path / "mini"
+    shutil.copytree(Path(__file__).parent / "compiler" / "fixtures" / "mini", specs)
+    domain = next(specs.rglob("domain.yaml"))
+    text = domain.read_text()
+    assert "\nreward:" in text
+    domain.write_text("\n".join(line for line in text.splitlines() if not line.startswith("reward:")) + "\n")
+    assert [str(e) for e in check_specs(specs)] == []
+    core = [c.weight for c in COMPONENTS if not c.optional]
+    assert abs(sum(core) - 1.0) < 1e-9
