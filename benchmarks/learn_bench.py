@@ -37,16 +37,19 @@ MINI = ROOT / "tests" / "compiler" / "fixtures" / "mini"
 WINDOW = 3  # steps averaged at each end of a run for the before/after figure
 
 
-def _config(model_dir: Path, build: Path, algorithm: str, steps: int, seed: int, embedded: bool) -> dict:
+def _config(model_dir: Path, build: Path, algorithm: str, steps: int, seed: int, embedded: bool,
+            lr: float | None = None) -> dict:
+    # max_new_tokens must hold the whole submission: with the tiny BPE `<tool_call>{...}</tool_call><|im_end|>`
+    # is 47-48 tokens, and a cut call never parses (40 made every episode score 0).
     return {
         "model": {"path": str(model_dir)},
         "data": {"build": str(build), "eval_tasks": 4},
-        "rollout": {"group_size": 6, "prompts_per_step": 2, "max_turns": 1, "max_new_tokens": 40,
+        "rollout": {"group_size": 6, "prompts_per_step": 2, "max_turns": 1, "max_new_tokens": 64,
                     "max_length": 128, "context_limit": 2048, "temperature": 1.0, "prompt": "card"},
         "reward": {"mode": "accuracy"},
         "algorithm": {"name": algorithm, "kl_coef": 1.0 if algorithm == "tt_opd" else 0.0, "ema_every": 2,
                       "hard_copy_every": 10},
-        "optim": {"lr": 1e-5 if embedded else 2e-3, "steps": steps, "seed": seed,
+        "optim": {"lr": lr or (1e-5 if embedded else 2e-3), "steps": steps, "seed": seed,
                   "micro_batch_size": 2 if embedded else 8},
         "run": {"eval_every": steps, "save_every": 10_000, "tensorboard": False},  # eval once, at the end
     }
@@ -94,12 +97,12 @@ def warm_start(model_dir: Path, build: Path, out: Path, sft_steps: int, seed: in
 
 
 def run_arm(model_dir: Path, build: Path, run_dir: Path, algorithm: str, steps: int, seed: int,
-            embedded: bool) -> dict:
+            embedded: bool, lr: float | None = None) -> dict:
     from medgym.cli.plot import plot_run
     from medgym.rl.config import TrainConfig
     from medgym.rl.local import Trainer
 
-    config = TrainConfig.model_validate(_config(model_dir, build, algorithm, steps, seed, embedded))
+    config = TrainConfig.model_validate(_config(model_dir, build, algorithm, steps, seed, embedded, lr))
     trainer = Trainer(config, run_dir, build)
     wall, cpu = time.perf_counter(), time.process_time()
     rows = []
@@ -146,6 +149,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--arms", nargs="+", default=["grpo", "tt_opd"], choices=["grpo", "tt_opd"])
     parser.add_argument("--model", default="tiny", help="tiny (format-warmed tiny Llama) or embedded (SmolLM2-135M)")
     parser.add_argument("--sft-steps", type=int, default=150, help="format warm-up steps of the tiny model")
+    parser.add_argument("--lr", type=float, default=None, help="learning rate (default 2e-3 tiny, 1e-5 embedded)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--out", type=Path, default=None, help="keep the runs (metrics, plots) here")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
@@ -170,7 +174,7 @@ def main(argv: list[str] | None = None) -> dict:
             model_dir = warm_start(raw, build, work / "warm", args.sft_steps, seed=0)
         setup_s = time.perf_counter() - t0
         runs = {arm: [run_arm(model_dir, build, work / f"{arm}-seed{seed}", arm, args.steps, seed,
-                              args.model == "embedded") for seed in args.seeds] for arm in args.arms}
+                              args.model == "embedded", args.lr) for seed in args.seeds] for arm in args.arms}
     figures = {"model": args.model, "steps": args.steps, "seeds": args.seeds, "window": WINDOW,
                "setup_s": round(setup_s, 1), "arms": summarise(runs),
                "per_step_reward": {arm: [s["rewards"] for s in seeds] for arm, seeds in runs.items()}}
