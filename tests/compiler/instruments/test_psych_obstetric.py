@@ -27,7 +27,6 @@ import random
 
 import pytest
 
-from medgym.runtime.build import Build
 
 try:  # a declared dependency (pyproject); without it only the differential tests are skipped
     from open_medicine.mcp.calculators import apgar as om_apgar
@@ -42,14 +41,6 @@ except ImportError:  # pragma: no cover
 differential = pytest.mark.skipif(not OPEN_MEDICINE, reason="open-medicine is not installed")
 
 NAMES = ("phq9", "gad7", "audit_c", "cssrs_screener", "epds", "bishop", "biophysical_profile", "apgar")
-
-
-@pytest.fixture(scope="module")
-def fn(shipped_build):
-    instruments = Build.open(shipped_build).instruments
-    missing = [n for n in NAMES if n not in instruments]
-    assert not missing, missing
-    return instruments
 
 
 def _rng(name):

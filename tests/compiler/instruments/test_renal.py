@@ -38,7 +38,6 @@ import random
 import pytest
 
 from medgym.dsl.support import read_inputs
-from medgym.runtime.build import Build
 
 pytest.importorskip("medcalc")
 pytest.importorskip("open_medicine")
@@ -71,14 +70,6 @@ NAMES = ("cockcroft_gault", "ckd_epi_2021", "mdrd", "corrected_calcium", "sodium
          "free_water_deficit", "fena", "kdigo_aki_stage")
 N = 300  # samples per differential or property test
 EPS = 1e-9
-
-
-@pytest.fixture(scope="module")
-def fn(shipped_build):
-    instruments = Build.open(shipped_build).instruments
-    missing = [n for n in NAMES if n not in instruments]
-    assert not missing, missing
-    return instruments
 
 
 def _rng(name):

@@ -56,7 +56,6 @@ import re
 
 import pytest
 
-from medgym.runtime.build import Build
 
 pytest.importorskip("open_medicine")
 pytest.importorskip("medcalc")
@@ -88,14 +87,6 @@ from open_medicine.mcp.calculators import wells_dvt as om_wells  # noqa: E402
 
 NAMES = ("child_pugh", "psi_port", "wells_dvt", "perc", "has_bled", "rcri", "caprini_2005", "charlson",
          "centor_mcisaac", "feverpain", "glasgow_blatchford", "apache_ii", "sofa", "lace")
-
-
-@pytest.fixture(scope="module")
-def fn(shipped_build):
-    instruments = Build.open(shipped_build).instruments
-    missing = [n for n in NAMES if n not in instruments]
-    assert not missing, missing
-    return instruments
 
 
 def _rng(name):

@@ -67,11 +67,6 @@ IDS = [f"{name}.{param}" for name, param, _, _ in ANALYTE_INPUTS]
 INSTRUMENTS = sorted({name for name, _, _, _ in ANALYTE_INPUTS})
 
 
-@pytest.fixture(scope="module")
-def fn(shipped_build):
-    return Build.open(shipped_build).instruments
-
-
 def _item(f, param: str) -> dict:
     return next(item for item in f.input_spec if item["name"] == param)
 

@@ -8,32 +8,17 @@ import torch
 
 from medgym.rl import TeacherSchedule
 from medgym.rl.config import TrainConfig
-from medgym.rl.local import ChatFormat, EnvPool, Trainer, play, read_metrics, shaped_rewards, train, update
-from medgym.rl.local.models import load_policy
-from medgym.rl.local.trainer import domain_hints
-from medgym.runtime.build import Build
-from medgym.runtime.evaluate import select_tasks
+from medgym.rl.local import Trainer, read_metrics, shaped_rewards, train, update
+from mini_update import played, update_config
 
 
 def _config(**algorithm) -> TrainConfig:
-    return TrainConfig.model_validate({
-        "rollout": {"group_size": 2, "prompts_per_step": 2, "max_turns": 3, "max_new_tokens": 10,
-                    "max_length": 64, "context_limit": 4096},
-        "optim": {"micro_batch_size": 4},
-        "algorithm": algorithm,
-    })
+    return update_config(10, **algorithm)
 
 
 @pytest.fixture(scope="module")
 def setup(tiny_model_dir, mini_build):
-    model, tokenizer = load_policy(tiny_model_dir)
-    fmt = ChatFormat(tokenizer)
-    torch.manual_seed(2)
-    tasks = select_tasks(Build.open(mini_build), None, "train", 2)
-    trajectories = play(model, fmt, EnvPool(mini_build, "composite", 3), tasks, samples=2, max_new_tokens=10,
-                        context_limit=4096)
-    trajectories[0].reward, trajectories[2].reward = 0.9, 0.8  # groups with different outcomes
-    return model, fmt, trajectories, domain_hints(Build.open(mini_build), ["clinic"])
+    return played(tiny_model_dir, mini_build, seed=2, max_new_tokens=10)
 
 
 def _update(setup, config):

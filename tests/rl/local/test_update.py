@@ -8,34 +8,17 @@ import pytest
 import torch
 
 from medgym.rl.config import TrainConfig
-from medgym.rl.local import ChatFormat, EnvPool, TaskOrder, make_batch, play, shaped_rewards, update
-from medgym.rl.local.models import load_policy
-from medgym.rl.local.trainer import domain_hints
-from medgym.runtime.build import Build
-from medgym.runtime.evaluate import select_tasks
+from medgym.rl.local import TaskOrder, make_batch, shaped_rewards, update
+from mini_update import played, update_config
 
 
 def _config(**algorithm) -> TrainConfig:
-    return TrainConfig.model_validate({
-        "rollout": {"group_size": 2, "prompts_per_step": 2, "max_turns": 3, "max_new_tokens": 12,
-                    "max_length": 64, "context_limit": 4096},
-        "optim": {"micro_batch_size": 4},
-        "algorithm": algorithm,
-    })
+    return update_config(12, **algorithm)
 
 
 @pytest.fixture(scope="module")
 def setup(tiny_model_dir, mini_build):
-    model, tokenizer = load_policy(tiny_model_dir)
-    fmt = ChatFormat(tokenizer)
-    torch.manual_seed(1)
-    tasks = select_tasks(Build.open(mini_build), None, "train", 2)
-    trajectories = play(model, fmt, EnvPool(mini_build, "composite", 3), tasks, samples=2, max_new_tokens=12,
-                        context_limit=4096)
-    # give the groups different outcomes so the advantages are not all zero
-    trajectories[0].reward, trajectories[2].reward = 0.9, 0.8
-    hints = domain_hints(Build.open(mini_build), ["clinic"])
-    return model, fmt, trajectories, hints
+    return played(tiny_model_dir, mini_build, seed=1, max_new_tokens=12)
 
 
 def _run(setup, config, micro_batch_size, teacher_seed=None, kl_coef=4.0):
