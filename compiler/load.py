@@ -255,7 +255,8 @@ def _validate(model, data, marks: Marks, errors: list[SpecError]):
 
 
 def _is_union_tag(x) -> bool:
-    return isinstance(x, str) and ("[" in x or x in ("Requirement", "AccuracyField", "literal['exact','numeric','set_f1','token_f1','option']"))
+    return isinstance(x, str) and ("[" in x or x in ("Requirement", "AccuracyField", "literal['exact','numeric','set_f1','token_f1','option']",
+                                                     "literal['exact','numeric','set_f1','token_f1','option','checklist']"))
 
 
 def _message(err: dict, loc: tuple) -> str:

@@ -11,6 +11,7 @@ import math
 import random
 
 import jsonschema
+from medgym.compiler.checklist import checklist_name, resolve
 from medgym.compiler.context import CompiledFamily, DomainContext
 from medgym.compiler.generate import generator_name, process_name, reference_name
 from medgym.compiler.texts import compile_text, render_text
@@ -51,6 +52,7 @@ def materialize(fam: CompiledFamily, ctx: DomainContext, module, errors: list[Sp
     names, weights = [p.name for p in fam.plans], [p.weight for p in fam.plans]
     reference = getattr(module, reference_name(model.family))
     process = getattr(module, process_name(model.family))
+    checklists = getattr(module, checklist_name(model.family), None)
     validators = {name: jsonschema.Draft202012Validator(tool["parameters"]) for name, tool in ctx.tools.items()}
     tasks, reported = [], set()
     for index in range(fam.count):
@@ -62,6 +64,7 @@ def materialize(fam: CompiledFamily, ctx: DomainContext, module, errors: list[Sp
             V, C, T = generators[scenario](rng, case_id(ctx.record.id_prefix, task_id))
             steps = reference(V, C, T)
             required = process(V, C, T)
+            present = checklists(V, C, T) if checklists else {}
         except Exception as exc:  # noqa: BLE001 - generated from the spec's values: any failure is the spec's
             errors.append(SpecError(f"{where}: cannot compute the case ({type(exc).__name__}: {exc})", marks.at(())))
             break
@@ -82,7 +85,7 @@ def materialize(fam: CompiledFamily, ctx: DomainContext, module, errors: list[Sp
             continue
         rubric = dict(fam.rubric)
         rubric["process"] = {**fam.rubric["process"], "require": jsonable(required)}
-        task["rubric"] = rubric
+        task["rubric"] = resolve(rubric, present) if present else rubric
         task["threshold"] = model.reference_threshold
         tasks.append(task)
     return tasks

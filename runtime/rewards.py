@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from medgym.dsl.build import AccuracyRule, Process, Requirement, Rubric, SafetyRule, Task
 from medgym.dsl.components import COMPONENT_NAMES, component_table
+from medgym.runtime import checklist
 from medgym.runtime.build import Domain
 from medgym.runtime.episode import CallRecord, Episode, EpisodeView, call_matches, canonical
 
@@ -141,7 +142,18 @@ def match_field(rule: AccuracyRule, given, expected) -> float:
         return _f1(_tokens(given), _tokens(expected))
     if kind == "option":
         return float(_option(given) == _option(expected))
+    if kind == "checklist":
+        return checklist_grade(rule, given).score
     return float(_normal(given) == _normal(expected))
+
+
+def checklist_grade(rule: AccuracyRule, text) -> checklist.Grade:
+    """A `match: checklist` field's grade (medgym.runtime.checklist), with this task's findings."""
+    spec = rule.checklist
+    findings = tuple(checklist.Finding(i.finding, i.phrases, bool(i.present), i.section, i.weight, i.if_absent)
+                     for i in spec.items)
+    return checklist.grade(checklist.Checklist(findings, spec.sections, spec.unsupported, spec.denied,
+                                               spec.missing_section), text)
 
 
 def _normal(value):
