@@ -72,7 +72,7 @@ def content_hash(root: Path) -> str:
 
 def spec_files(root: Path) -> list[Path]:
     """Every file that belongs to the specs (what the content hash covers)."""
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".yaml", ".yml", ".score", ".md", ".j2")
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".yaml", ".yml", ".score", ".md", ".j2", ".jsonl", ".csv")
                   and not any(part.startswith(".") for part in p.relative_to(root).parts))
 
 

@@ -55,13 +55,18 @@ def materialize(fam: CompiledFamily, ctx: DomainContext, module, errors: list[Sp
     checklists = getattr(module, checklist_name(model.family), None)
     validators = {name: jsonschema.Draft202012Validator(tool["parameters"]) for name, tool in ctx.tools.items()}
     tasks, reported = [], set()
+    items = fam.dataset.items if fam.dataset is not None else None
     for index in range(fam.count):
-        task_id = f"{ctx.name}/{model.family}-v{model.version}/{index:04d}"
-        rng = random.Random(f"{model.family}|{fam.seed}|{index}")
+        item = items[index] if items is not None else None
+        # A dataset item is named and seeded by its content, so reordering the file moves no task.
+        key = item.fingerprint[:16] if item else f"{index:04d}"
+        task_id = f"{ctx.name}/{model.family}-v{model.version}/{key}"
+        rng = random.Random(f"{model.family}|{fam.seed}|{item.fingerprint if item else index}")
         scenario = rng.choices(names, weights)[0] if len(names) > 1 else names[0]
-        where = f"task {index} (scenario {scenario})"
+        where = f"task {index} (scenario {scenario})" + (f", {fam.dataset.file} row {item.row}" if item else "")
         try:
-            V, C, T = generators[scenario](rng, case_id(ctx.record.id_prefix, task_id))
+            V, C, T = generators[scenario](rng, case_id(ctx.record.id_prefix, task_id),
+                                           *([dict(item.values)] if item else []))
             steps = reference(V, C, T)
             required = process(V, C, T)
             present = checklists(V, C, T) if checklists else {}
@@ -72,7 +77,11 @@ def materialize(fam: CompiledFamily, ctx: DomainContext, module, errors: list[Sp
             continue
         context = {"case": C, "truth": T, "scenario": scenario, **{k: v for k, v in V.items() if k != "scenario"}}
         task = {"task_id": task_id, "domain": ctx.name, "family": model.family, "version": model.version,
-                "index": index, "seed": fam.seed, "split": split_of(model.family, fam.seed, index), "scenario": scenario}
+                "index": index, "seed": fam.seed, "scenario": scenario,
+                # a dataset item keeps the dataset's own split: never the hash split of generated tasks
+                "split": item.split if item else split_of(model.family, fam.seed, index)}
+        if item:
+            task["fingerprint"] = item.fingerprint
         texts = _render(ticket, histories[scenario], context, where, errors)
         if texts is None:
             break
