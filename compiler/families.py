@@ -16,6 +16,7 @@ from medgym.compiler.generate import generator_code, process_code, reference_cod
 from medgym.compiler.planning import family_scope, plan_scenario
 from medgym.compiler.rubric import compile_rubric
 from medgym.dsl.errors import SpecError
+from medgym.dsl.models import TaskFamily
 
 
 def compile_family(loaded, ctx: DomainContext, errors: list[SpecError]) -> CompiledFamily | None:
@@ -26,6 +27,11 @@ def compile_family(loaded, ctx: DomainContext, errors: list[SpecError]) -> Compi
         errors.append(SpecError(f"family is in domains/{ctx.name}/ but says domain '{fam.domain}'", marks.at(("domain",))))
         return None
     dataset = None
+    if isinstance(fam, TaskFamily) and (fam.dataset is None) == (fam.count is None):
+        errors.append(SpecError("a family with a `dataset:` has one task per item: leave out `count:`", marks.at(("count",), key=True))
+                      if fam.dataset is not None else
+                      SpecError("missing required field 'count' (or a `dataset:` whose items give the tasks)", marks.at(())))
+        return None
     if getattr(fam, "dataset", None) is not None:  # a family file lives in <domain>/tasks/
         dataset = load_dataset(fam.dataset, fam.family, Path(marks.path).parent.parent, marks, errors)
         if dataset is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model, field_validator
 
 from medgym.dsl.components import COMPONENTS
 
@@ -359,15 +359,8 @@ class TaskFamily(_TaskSpec):
     seed: int = 0
     scenarios: dict[Name, Scenario] = Field(default_factory=dict)
     case: dict[str, Value] = Field(default_factory=dict)
-    dataset: Dataset | None = Field(None, description="the items the tasks are drawn from (one task per item)")
-
-    @model_validator(mode="after")
-    def _count_or_dataset(self):
-        if self.dataset is None and self.count is None:
-            raise ValueError("a task family needs `count:` (or a `dataset:` whose items give the count)")
-        if self.dataset is not None and self.count is not None:
-            raise ValueError("a family with a `dataset:` has one task per item: leave out `count:`")
-        return self
+    dataset: Dataset | None = Field(None, description="the items the tasks are drawn from (one task per item; "
+                                                     "then no `count:`)")
 
 
 class StaticCase(_TaskSpec):
