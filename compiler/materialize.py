@@ -1,7 +1,8 @@
 """Materialise tasks: run a family's generated code for each index, render texts, validate the result.
 
 Everything is seeded by (family, seed, index), so task i needs no task before it, and the split of a task
-is a stable hash of (family, seed, index): adding tasks never moves old ones between splits.
+is a stable hash of (family, seed, index): adding tasks never moves old ones between splits. A dataset item
+(compiler/datasets.py) is seeded and named by its fingerprint instead, and keeps the dataset's own split.
 """
 from __future__ import annotations
 

@@ -85,6 +85,9 @@ def score_episode(domain: Domain, episode: Episode) -> Reward:
         total = min(total, CRITICAL_CAP)
     components = {k: round(v, 6) for k, v in components.items()}
     details = {"predicate_errors": errors} if errors else {}
+    graded = checklist_details(rubric.accuracy, episode.answer)
+    if graded:
+        details["checklist"] = graded
     return Reward(round(total, 6), components, [v.violation() for v in violations], details)
 
 
@@ -145,6 +148,20 @@ def match_field(rule: AccuracyRule, given, expected) -> float:
     if kind == "checklist":
         return checklist_grade(rule, given).score
     return float(_normal(given) == _normal(expected))
+
+
+def checklist_details(fields: dict[str, AccuracyRule], answer: dict | None) -> dict:
+    """Why each checklist field scored what it did (the findings earned, unsupported, denied; the missing
+    sections), for the episode's info: an author tuning a checklist reads it there."""
+    if not answer:
+        return {}
+    out = {}
+    for name, rule in fields.items():
+        if rule.checklist is not None and answer.get(name) is not None:
+            grade = checklist_grade(rule, answer[name])
+            out[name] = {"score": grade.score, "earned": grade.earned, "unsupported": grade.unsupported,
+                         "denied": grade.denied, "missing_sections": grade.missing_sections}
+    return out
 
 
 def checklist_grade(rule: AccuracyRule, text) -> checklist.Grade:

@@ -175,5 +175,6 @@ def test_a_wrong_report_scores_lower_through_env_step(cxr):
     text = task.truth["report"].replace("No pneumothorax.", "Large tension pneumothorax.")
     wrong, info = episode(cxr, task, text)
     assert wrong < right and info["reward_components"]["accuracy"] < 1.0
+    assert info["reward_details"]["checklist"]["report"]["unsupported"] == ["pneumothorax"]
     negated = task.truth["report"].replace("No pneumothorax.", "Pneumothorax is absent.")
     assert episode(cxr, task, negated)[0] == right  # the same negation, worded differently
