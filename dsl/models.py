@@ -405,6 +405,8 @@ class _Layer(Spec):
     steps: dict[Name, dict[Name, Union[dict[str, Value], str]]] = Field(
         default_factory=dict, description="named reference steps: a reference item that is a step's name stands for it")
     rubric: PartialRubric | None = None
+    dataset: dict[str, Any] | None = Field(None, description="keys of a family's `dataset:` (merged key by key), "
+                                                             "e.g. the licence, source and field mapping of an importer")
 
 
 class AbstractFamily(_Layer):

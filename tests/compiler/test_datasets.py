@@ -205,3 +205,18 @@ def test_the_right_option_scores_and_a_wrong_one_does_not(qa_build):
         assert best > 0.95 and info["reward_components"]["accuracy"] == 1.0
         assert answer(env, task.task_id, f"{right}. {text}")[0] == best  # a letter with its option text
         assert answer(env, task.task_id, wrong)[0] == 0.0 < best
+
+
+def test_a_base_family_can_hold_the_mapping_and_a_family_the_file(tmp_path):
+    root = copy(tmp_path)
+    (root / "domains/quiz/tasks/mmlu_base.yaml").write_text(
+        "family: mmlu_base\nabstract: true\ndataset:\n  licence: CC0-1.0\n  source: \"Written for the medgym test suite\"\n"
+        "  fields: {question: question, options: [A, B, C, D, E], answer: answer, split: split}\n")
+    path = root / MMLU
+    text = path.read_text()
+    start, end = text.index("dataset:\n"), text.index("case:\n")
+    path.write_text(text[:start] + "extends: mmlu_base\ndataset:\n  file: data/questions.csv\n" + text[end:])
+    out = tmp_path / "build"
+    manifest = compile_specs(root, out).manifest
+    assert manifest["domains"]["quiz"]["datasets"]["data/questions.csv"]["licence"] == "CC0-1.0"
+    assert len([t for t in tasks(out, "test") if t["family"] == "mmlu_style"]) == 2
