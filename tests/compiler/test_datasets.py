@@ -12,7 +12,6 @@ import pytest
 from medgym.compiler import materialize
 from medgym.compiler.load import content_hash
 from medgym.compiler.pipeline import check_specs, compile_specs
-from medgym.dsl.errors import SpecErrors
 from medgym.gate import compile_gate
 from medgym.runtime import make_env
 
