@@ -29,9 +29,12 @@ class DomainContext:
     functions: dict[str, Function] = field(default_factory=dict)  # lib/*.yaml
     tables: dict[str, TableFunction] = field(default_factory=dict)  # reference tables called as functions
     texts: object = None  # texts.TextEnv: the jinja sandbox with the shared macros and the domain's partials
+    item: Type | None = None  # while a dataset-backed family compiles: the type of its `item`
 
     def scope(self, names: dict[str, Type], **options) -> Scope:
-        """A checking scope over `names` with the instruments, functions and tables of this domain."""
+        """A checking scope over `names` with the instruments, functions and tables of this domain (and the
+        dataset item of the family being compiled, when it has one)."""
+        names = {**names, "item": self.item} if self.item is not None and "item" not in names else names
         return Scope(names, dict(self.instruments), functions=self.functions, tables=self.tables, **options)
 
     def tool_outputs(self) -> dict[str, Type]:
@@ -70,6 +73,7 @@ class CompiledFamily:
     seed: int = 0
     sources: list[str] = field(default_factory=list)  # every spec file it depends on (families.family_sources)
     used: set[str] = field(default_factory=set)  # the shared functions and tables it calls
+    dataset: object = None  # datasets.LoadedDataset: the items of a dataset-backed family
 
     @property
     def name(self) -> str:

@@ -8,11 +8,15 @@ live in their own modules: planning.py (values in dependency order), generate.py
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from medgym.compiler.context import DEFAULT_SCENARIO, CompiledFamily, DomainContext
+from medgym.compiler.datasets import load_dataset
 from medgym.compiler.generate import generator_code, process_code, reference_code
 from medgym.compiler.planning import family_scope, plan_scenario
 from medgym.compiler.rubric import compile_rubric
 from medgym.dsl.errors import SpecError
+from medgym.dsl.models import TaskFamily
 
 
 def compile_family(loaded, ctx: DomainContext, errors: list[SpecError]) -> CompiledFamily | None:
@@ -22,6 +26,24 @@ def compile_family(loaded, ctx: DomainContext, errors: list[SpecError]) -> Compi
     if fam.domain != ctx.name:
         errors.append(SpecError(f"family is in domains/{ctx.name}/ but says domain '{fam.domain}'", marks.at(("domain",))))
         return None
+    dataset = None
+    if isinstance(fam, TaskFamily) and (fam.dataset is None) == (fam.count is None):
+        errors.append(SpecError("a family with a `dataset:` has one task per item: leave out `count:`", marks.at(("count",), key=True))
+                      if fam.dataset is not None else
+                      SpecError("missing required field 'count' (or a `dataset:` whose items give the tasks)", marks.at(())))
+        return None
+    if getattr(fam, "dataset", None) is not None:  # a family file lives in <domain>/tasks/
+        dataset = load_dataset(fam.dataset, fam.family, Path(marks.path).parent.parent, marks, errors)
+        if dataset is None:
+            return None
+    ctx.item = dataset.type if dataset else None  # `item` in this family's expressions only
+    try:
+        return _compile(loaded, fam, marks, dataset, ctx, errors, before)
+    finally:
+        ctx.item = None
+
+
+def _compile(loaded, fam, marks, dataset, ctx: DomainContext, errors, before: int) -> CompiledFamily | None:
     scenarios = dict(getattr(fam, "scenarios", {}) or {}) or {DEFAULT_SCENARIO: None}
     names = tuple(scenarios)
     plans = []
@@ -32,8 +54,10 @@ def compile_family(loaded, ctx: DomainContext, errors: list[SpecError]) -> Compi
             plans.append(made)
     if len(errors) > before or not plans:
         return None
-    out = CompiledFamily(fam, marks, plans, count=getattr(fam, "count", 1), seed=getattr(fam, "seed", 0))
+    count = len(dataset.items) if dataset else getattr(fam, "count", 1)
+    out = CompiledFamily(fam, marks, plans, count=count, seed=getattr(fam, "seed", 0))
     out.used = used
+    out.dataset = dataset
     scope, common_lets = family_scope(out, ctx, names, errors)
     if len(errors) > before:
         return None
@@ -59,5 +83,7 @@ def family_sources(loaded, out: CompiledFamily, ctx: DomainContext) -> list[str]
         texts = [loaded.model.ticket] + [t for plan in out.plans for answers in plan.history.values() for t, _ in answers]
         for name in sorted({n for text in texts for n in ctx.texts.referenced(text)}):
             files.append(ctx.texts.where[name].path)
+    if out.dataset is not None:
+        files.append(str(out.dataset.path))
     return list(dict.fromkeys(files))
 

@@ -33,10 +33,12 @@ def _skeleton(ctx: DomainContext) -> str:
 
 def generator_code(family: str, plan: Plan, ctx: DomainContext) -> str:
     gen = PyGen(generator_names)
-    lines = [f"def {generator_name(family, plan.name)}(rng, case_id):",
+    lines = [f"def {generator_name(family, plan.name)}(rng, case_id, item=None):",
              f"    C = {_skeleton(ctx)}",
              "    C['id'] = case_id",
              f"    V = {{'scenario': {plan.name!r}}}",
+             "    if item is not None:",  # a dataset-backed family's item: `item.question` is V['item']['question']
+             "        V['item'] = item",
              "    T = {}"]
     for step in plan.steps:
         value = _value_code(step, gen, ctx)

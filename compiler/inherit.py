@@ -4,7 +4,7 @@ is validated, with every value keeping the position of the file that wrote it.
 Resolution order (docs/spec-language.md, "Reuse"): the domain's `defaults.yaml`, then each base from the
 farthest (`extends:` of `extends:`) to the nearest, then the family itself; a later layer overrides an
 earlier one. Mappings (`let`, `case`, `history`, `truth`, `steps`, `scenarios` and each scenario's own
-mappings, `rubric`, `rubric.accuracy`, `rubric.process`) merge key by key, and `null` removes an
+mappings, `rubric`, `rubric.accuracy`, `rubric.process`, `dataset`) merge key by key, and `null` removes an
 inherited key; the rule lists (`rubric.safety`, `.coherence`, `.assertions`) merge by rule id (a rule with
 an inherited id replaces it in place, new rules follow, `- {drop: id}` removes one); the process lists
 (`rubric.process.require`, `.before_answer`, `.order`) add up (inherited entries first, none repeated);
@@ -33,7 +33,7 @@ _TYPED = ("let", "truth")  # values whose type an override must keep
 
 def _is_map(loc: tuple) -> bool:
     if loc in ((), ("let",), ("case",), ("history",), ("truth",), ("steps",), ("scenarios",),
-               ("rubric",), ("rubric", "accuracy"), ("rubric", "process")):
+               ("rubric",), ("rubric", "accuracy"), ("rubric", "process"), ("dataset",)):
         return True
     return len(loc) in (2, 3) and loc[0] == "scenarios" and (len(loc) == 2 or loc[2] in _SCENARIO_MAPS)
 

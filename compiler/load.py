@@ -72,7 +72,7 @@ def content_hash(root: Path) -> str:
 
 def spec_files(root: Path) -> list[Path]:
     """Every file that belongs to the specs (what the content hash covers)."""
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".yaml", ".yml", ".score", ".md", ".j2")
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".yaml", ".yml", ".score", ".md", ".j2", ".jsonl", ".csv")
                   and not any(part.startswith(".") for part in p.relative_to(root).parts))
 
 
@@ -255,7 +255,8 @@ def _validate(model, data, marks: Marks, errors: list[SpecError]):
 
 
 def _is_union_tag(x) -> bool:
-    return isinstance(x, str) and ("[" in x or x in ("Requirement", "AccuracyField", "literal['exact','numeric','set_f1','token_f1','option']"))
+    return isinstance(x, str) and ("[" in x or x in ("Requirement", "AccuracyField", "literal['exact','numeric','set_f1','token_f1','option']",
+                                                     "literal['exact','numeric','set_f1','token_f1','option','checklist']"))
 
 
 def _message(err: dict, loc: tuple) -> str:

@@ -1,7 +1,8 @@
 """Materialise tasks: run a family's generated code for each index, render texts, validate the result.
 
 Everything is seeded by (family, seed, index), so task i needs no task before it, and the split of a task
-is a stable hash of (family, seed, index): adding tasks never moves old ones between splits.
+is a stable hash of (family, seed, index): adding tasks never moves old ones between splits. A dataset item
+(compiler/datasets.py) is seeded and named by its fingerprint instead, and keeps the dataset's own split.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import math
 import random
 
 import jsonschema
+from medgym.compiler.checklist import checklist_name, resolve
 from medgym.compiler.context import CompiledFamily, DomainContext
 from medgym.compiler.generate import generator_name, process_name, reference_name
 from medgym.compiler.texts import compile_text, render_text
@@ -51,17 +53,24 @@ def materialize(fam: CompiledFamily, ctx: DomainContext, module, errors: list[Sp
     names, weights = [p.name for p in fam.plans], [p.weight for p in fam.plans]
     reference = getattr(module, reference_name(model.family))
     process = getattr(module, process_name(model.family))
+    checklists = getattr(module, checklist_name(model.family), None)
     validators = {name: jsonschema.Draft202012Validator(tool["parameters"]) for name, tool in ctx.tools.items()}
     tasks, reported = [], set()
+    items = fam.dataset.items if fam.dataset is not None else None
     for index in range(fam.count):
-        task_id = f"{ctx.name}/{model.family}-v{model.version}/{index:04d}"
-        rng = random.Random(f"{model.family}|{fam.seed}|{index}")
+        item = items[index] if items is not None else None
+        # A dataset item is named and seeded by its content, so reordering the file moves no task.
+        key = item.fingerprint[:16] if item else f"{index:04d}"
+        task_id = f"{ctx.name}/{model.family}-v{model.version}/{key}"
+        rng = random.Random(f"{model.family}|{fam.seed}|{item.fingerprint if item else index}")
         scenario = rng.choices(names, weights)[0] if len(names) > 1 else names[0]
-        where = f"task {index} (scenario {scenario})"
+        where = f"task {index} (scenario {scenario})" + (f", {fam.dataset.file} row {item.row}" if item else "")
         try:
-            V, C, T = generators[scenario](rng, case_id(ctx.record.id_prefix, task_id))
+            V, C, T = generators[scenario](rng, case_id(ctx.record.id_prefix, task_id),
+                                           *([dict(item.values)] if item else []))
             steps = reference(V, C, T)
             required = process(V, C, T)
+            present = checklists(V, C, T) if checklists else {}
         except Exception as exc:  # noqa: BLE001 - generated from the spec's values: any failure is the spec's
             errors.append(SpecError(f"{where}: cannot compute the case ({type(exc).__name__}: {exc})", marks.at(())))
             break
@@ -69,7 +78,11 @@ def materialize(fam: CompiledFamily, ctx: DomainContext, module, errors: list[Sp
             continue
         context = {"case": C, "truth": T, "scenario": scenario, **{k: v for k, v in V.items() if k != "scenario"}}
         task = {"task_id": task_id, "domain": ctx.name, "family": model.family, "version": model.version,
-                "index": index, "seed": fam.seed, "split": split_of(model.family, fam.seed, index), "scenario": scenario}
+                "index": index, "seed": fam.seed, "scenario": scenario,
+                # a dataset item keeps the dataset's own split: never the hash split of generated tasks
+                "split": item.split if item else split_of(model.family, fam.seed, index)}
+        if item:
+            task["fingerprint"] = item.fingerprint
         texts = _render(ticket, histories[scenario], context, where, errors)
         if texts is None:
             break
@@ -82,7 +95,7 @@ def materialize(fam: CompiledFamily, ctx: DomainContext, module, errors: list[Sp
             continue
         rubric = dict(fam.rubric)
         rubric["process"] = {**fam.rubric["process"], "require": jsonable(required)}
-        task["rubric"] = rubric
+        task["rubric"] = resolve(rubric, present) if present else rubric
         task["threshold"] = model.reference_threshold
         tasks.append(task)
     return tasks

@@ -15,7 +15,7 @@ from typing import Callable
 
 from medgym.compiler import codegen
 from medgym.compiler.domain import build_context, domain_json, domain_rules, env_id, family_cards
-from medgym.compiler import library
+from medgym.compiler import datasets, library
 from medgym.compiler.families import compile_family
 from medgym.compiler.flow import check_flow
 from medgym.compiler.instruments import bands_tuple, check_instrument, function_body, input_spec
@@ -324,6 +324,7 @@ def _domain(name, files, instruments, tables, shared_lib, spec_files, header, ou
     for fam in families:
         tasks.extend(materialize(fam, ctx, module, errors))
     errors.extend(check_flow(families, ctx, module, tasks))  # every reference value must be observable
+    errors.extend(datasets.check_splits(families, tasks))  # no evaluation item in train
     if len(errors) > before:
         return None
     compiled = domain_json(files, ctx, rules, family_cards(families, None))
@@ -340,6 +341,6 @@ def _domain(name, files, instruments, tables, shared_lib, spec_files, header, ou
         _write(folder / "tasks" / f"{split}.jsonl", "\n".join(items))
     used = {t["instrument"] for t in ctx.tools.values() if t["kind"] == "instrument"}
     return {"env_id": compiled.env_id, "tools": len(ctx.tools), "instruments": len(used), "tasks": len(tasks),
-            "instrument_use": _instrument_use(ctx, families),
+            "instrument_use": _instrument_use(ctx, families), "datasets": datasets.summaries(families),
             "families": len(families), "splits": {k: len(v) for k, v in splits.items()},
             "python_tools": sum(1 for t in ctx.tools.values() if t["kind"] == "python")}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from medgym.compiler.checklist import Checklists
 from medgym.compiler.context import CompiledFamily, DomainContext
 from medgym.compiler.generate import condition
 from medgym.compiler.pycode import PyGen
@@ -66,6 +67,7 @@ def compile_rubric(fam, marks, scope: Scope, ctx: DomainContext, out: CompiledFa
     escope = episode_scope(ctx, scope)
     truth_t: RecordT = scope.names["truth"]
     accuracy = {}
+    checklists = Checklists(fam.family)
     for key, spec in rubric.accuracy.items():
         spec = m.AccuracyField(match=spec) if isinstance(spec, str) else spec
         loc = ("rubric", "accuracy", key)
@@ -75,9 +77,11 @@ def compile_rubric(fam, marks, scope: Scope, ctx: DomainContext, out: CompiledFa
         if truth_t.field(key) is None:
             errors.append(SpecError(f"'{key}' has no truth value", marks.at(loc, key=True),
                                     did_you_mean(key, [k for k, _ in truth_t.fields]) or "add it under truth:"))
-        accuracy[key] = spec.model_dump()
+        accuracy[key] = checklists.rule(key, spec, ctx.answer.field(key), marks, loc, scope, errors)
     if not accuracy:
         errors.append(SpecError("rubric.accuracy needs at least one answer field", marks.at(("rubric", "accuracy"))))
+    if checklists.code():
+        out.code.append(checklists.code())
     for index, name in enumerate(rubric.process.before_answer):
         if name not in ctx.tools:
             errors.append(SpecError(f"unknown tool '{name}'", marks.at(("rubric", "process", "before_answer", index)),

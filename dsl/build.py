@@ -16,7 +16,7 @@ from medgym.dsl.models import Card, Hints, RewardWeights, Table, ToolKind, Topic
 FORMAT_VERSION = 2  # 2: the typed build (every artifact validated by these models)
 SPLITS = ("train", "val", "test")
 SeverityName = Literal["minor", "moderate", "major", "critical"]
-MatchKind = Literal["exact", "numeric", "set_f1", "token_f1", "option"]
+MatchKind = Literal["exact", "numeric", "set_f1", "token_f1", "option", "checklist"]
 
 
 class BuildModel(BaseModel):
@@ -104,11 +104,31 @@ Tool = Annotated[Union[tuple(TOOL_MODELS.values())], Field(discriminator="kind")
 
 
 # ---------------------------------------------------------------- rubrics (a task's "rubric", domain safety rules)
+class ChecklistFinding(BuildModel):
+    finding: str
+    phrases: tuple[str, ...] = Field(description="the label's phrase (when it is one) and the synonyms")
+    section: str | None = None
+    weight: float = 1.0
+    if_absent: Literal["deny", "ignore"] = "deny"
+    present: bool | None = Field(None, description="whether this task's case has the finding (set per task)")
+
+
+class Checklist(BuildModel):
+    """A `match: checklist` field's grader (medgym.runtime.checklist), its findings resolved for the task."""
+
+    sections: tuple[str, ...] = ()
+    items: tuple[ChecklistFinding, ...]
+    unsupported: float = 0.25
+    denied: float = 0.25
+    missing_section: float = 0.25
+
+
 class AccuracyRule(BuildModel):
     match: MatchKind = "exact"
     tolerance: float = 0.0
     rel_tolerance: float = 0.0
     weight: float = 1.0
+    checklist: Checklist | None = None
 
 
 class Requirement(BuildModel):
@@ -181,6 +201,7 @@ class Task(BuildModel):
     reference: tuple[Step, ...]
     rubric: Rubric
     threshold: float = 0.95
+    fingerprint: str | None = Field(None, description="a dataset item's content hash (dataset-backed families)")
 
 
 # ---------------------------------------------------------------- domains (<domain>/domain.json)
@@ -240,6 +261,19 @@ class InstrumentUse(BuildModel):
     families: tuple[str, ...] = ()
 
 
+class DatasetInfo(BuildModel):
+    """A data file some family draws its items from, as the manifest records it."""
+
+    file: str = Field(description="relative to the domain folder")
+    format: Literal["jsonl", "csv"]
+    licence: str
+    source: str
+    sha256: str = Field(description="of the file's bytes")
+    families: tuple[str, ...]
+    items: int
+    splits: dict[str, int]
+
+
 class DomainSummary(BuildModel):
     env_id: str
     tools: int
@@ -248,6 +282,7 @@ class DomainSummary(BuildModel):
     families: int
     splits: dict[str, int]
     instrument_use: dict[str, InstrumentUse] = Field(default_factory=dict)
+    datasets: dict[str, DatasetInfo] = Field(default_factory=dict, description="file -> what the manifest records")
 
 
 class Counts(BuildModel):

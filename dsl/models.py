@@ -120,11 +120,37 @@ class Process(Spec):
     max_calls: int | None = Field(None, ge=1)
 
 
+class ChecklistItem(Spec):
+    """One finding of a checklist grader (`match: checklist`): how a text states it, and whether the case has it."""
+
+    finding: Name = Field(description="the finding's label; read as a phrase (underscores as spaces) when it is one")
+    synonyms: list[str] | None = Field(None, description="other phrases that state the finding; required when the "
+                                                        "label is not itself a plausible phrase (an abbreviation, "
+                                                        "a digit, a word without a vowel or under 3 letters)")
+    present: Union[bool, str] = Field(description="whether the case has the finding: true, false or a boolean "
+                                                 "=expression over the case, e.g. =case.findings.pneumothorax")
+    section: Name | None = Field(None, description="the section it must be stated in (one of `sections`); "
+                                                  "default: anywhere in the text")
+    weight: float = Field(1.0, gt=0)
+    if_absent: Literal["deny", "ignore"] = Field(
+        "deny", description="deny: when the case lacks it the text must deny it (a pertinent negative); ignore: "
+                            "it need not be mentioned (asserting it is still unsupported)")
+
+
 class AccuracyField(Spec):
-    match: Literal["exact", "numeric", "set_f1", "token_f1", "option"] = "exact"
+    match: Literal["exact", "numeric", "set_f1", "token_f1", "option", "checklist"] = "exact"
     tolerance: float = Field(0.0, ge=0)
     rel_tolerance: float = Field(0.0, ge=0)
     weight: float = Field(1.0, gt=0)
+    sections: list[Name] | None = Field(None, description="checklist: the sections the text must have, as headings "
+                                                         "('Findings:'), each missing one costing missing_section")
+    items: list[ChecklistItem] | None = Field(None, description="checklist: the findings graded")
+    unsupported: float | None = Field(None, ge=0, le=1, description="checklist: the cost of each finding asserted "
+                                                                   "that the case lacks (default 0.25)")
+    denied: float | None = Field(None, ge=0, le=1, description="checklist: the cost of each finding denied that "
+                                                              "the case has (default 0.25)")
+    missing_section: float | None = Field(None, ge=0, le=1, description="checklist: the cost of each missing "
+                                                                       "section (default 0.25)")
 
 
 class CoherenceCheck(Spec):
@@ -272,6 +298,27 @@ class Scenario(Spec):
     truth: dict[Name, Value] = Field(default_factory=dict)
 
 
+class Dataset(Spec):
+    """A family's items read from a JSONL or CSV file: each item becomes one task, in the dataset's own split."""
+
+    file: str = Field(description="the data file, relative to the domain folder, e.g. data/questions.jsonl")
+    format: Literal["jsonl", "csv"] | None = Field(None, description="default: from the file's suffix")
+    licence: str = Field(min_length=2, description="the data's licence, e.g. CC-BY-4.0 (recorded in the manifest)")
+    source: str = Field(min_length=3, description="where the data comes from (recorded in the manifest)")
+    fields: dict[Name, Union[str, list[str]]] = Field(
+        min_length=1, description="item field -> the column (a dotted path into a JSON object) or a list of columns "
+                                  "(their values as one list, e.g. options: [A, B, C, D]); `split` names the split "
+                                  "column; the item fields are item.<name> in expressions and texts")
+    split: Literal["train", "val", "test"] | None = Field(
+        None, description="the split of every item when the file has no split column")
+    split_map: dict[str, Literal["train", "val", "test"]] = Field(
+        default_factory=dict, description="the dataset's split names -> ours, e.g. {dev: train}; train, val and test "
+                                          "map to themselves")
+    fingerprint: list[Name] | None = Field(
+        None, description="the item fields whose normalised content identifies an item (default: question and "
+                          "options when mapped, else every field but split)")
+
+
 class _TaskSpec(Spec):
     """What task families and static cases share."""
 
@@ -308,10 +355,12 @@ class _TaskSpec(Spec):
 class TaskFamily(_TaskSpec):
     """`domains/<d>/tasks/*.yaml`: a procedural family of tasks."""
 
-    count: int = Field(ge=1, le=100_000)
+    count: int | None = Field(None, ge=1, le=100_000, description="how many tasks (required without a dataset)")
     seed: int = 0
     scenarios: dict[Name, Scenario] = Field(default_factory=dict)
     case: dict[str, Value] = Field(default_factory=dict)
+    dataset: Dataset | None = Field(None, description="the items the tasks are drawn from (one task per item; "
+                                                     "then no `count:`)")
 
 
 class StaticCase(_TaskSpec):
@@ -356,6 +405,8 @@ class _Layer(Spec):
     steps: dict[Name, dict[Name, Union[dict[str, Value], str]]] = Field(
         default_factory=dict, description="named reference steps: a reference item that is a step's name stands for it")
     rubric: PartialRubric | None = None
+    dataset: dict[str, Any] | None = Field(None, description="keys of a family's `dataset:` (merged key by key), "
+                                                             "e.g. the licence, source and field mapping of an importer")
 
 
 class AbstractFamily(_Layer):

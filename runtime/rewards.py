@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from medgym.dsl.build import AccuracyRule, Process, Requirement, Rubric, SafetyRule, Task
 from medgym.dsl.components import COMPONENT_NAMES, component_table
+from medgym.runtime import checklist
 from medgym.runtime.build import Domain
 from medgym.runtime.episode import CallRecord, Episode, EpisodeView, call_matches, canonical
 
@@ -84,6 +85,9 @@ def score_episode(domain: Domain, episode: Episode) -> Reward:
         total = min(total, CRITICAL_CAP)
     components = {k: round(v, 6) for k, v in components.items()}
     details = {"predicate_errors": errors} if errors else {}
+    graded = checklist_details(rubric.accuracy, episode.answer)
+    if graded:
+        details["checklist"] = graded
     return Reward(round(total, 6), components, [v.violation() for v in violations], details)
 
 
@@ -141,7 +145,32 @@ def match_field(rule: AccuracyRule, given, expected) -> float:
         return _f1(_tokens(given), _tokens(expected))
     if kind == "option":
         return float(_option(given) == _option(expected))
+    if kind == "checklist":
+        return checklist_grade(rule, given).score
     return float(_normal(given) == _normal(expected))
+
+
+def checklist_details(fields: dict[str, AccuracyRule], answer: dict | None) -> dict:
+    """Why each checklist field scored what it did (the findings earned, unsupported, denied; the missing
+    sections), for the episode's info: an author tuning a checklist reads it there."""
+    if not answer:
+        return {}
+    out = {}
+    for name, rule in fields.items():
+        if rule.checklist is not None and answer.get(name) is not None:
+            grade = checklist_grade(rule, answer[name])
+            out[name] = {"score": grade.score, "earned": grade.earned, "unsupported": grade.unsupported,
+                         "denied": grade.denied, "missing_sections": grade.missing_sections}
+    return out
+
+
+def checklist_grade(rule: AccuracyRule, text) -> checklist.Grade:
+    """A `match: checklist` field's grade (medgym.runtime.checklist), with this task's findings."""
+    spec = rule.checklist
+    findings = tuple(checklist.Finding(i.finding, i.phrases, bool(i.present), i.section, i.weight, i.if_absent)
+                     for i in spec.items)
+    return checklist.grade(checklist.Checklist(findings, spec.sections, spec.unsupported, spec.denied,
+                                               spec.missing_section), text)
 
 
 def _normal(value):
