@@ -70,6 +70,7 @@ class CompiledFamily:
     seed: int = 0
     sources: list[str] = field(default_factory=list)  # every spec file it depends on (families.family_sources)
     used: set[str] = field(default_factory=set)  # the shared functions and tables it calls
+    phases: list = field(default_factory=list)  # phases.CompiledPhase per stage of a phased family
 
     @property
     def name(self) -> str:

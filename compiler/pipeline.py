@@ -21,6 +21,7 @@ from medgym.compiler.flow import check_flow
 from medgym.compiler.instruments import bands_tuple, check_instrument, function_body, input_spec
 from medgym.compiler.load import SpecTree, content_hash, load_tree
 from medgym.compiler.materialize import materialize
+from medgym.compiler.phases import phase_tasks
 from medgym.compiler.records import parse_field_type
 from medgym.compiler.tools import typed_tool
 from medgym.dsl import build as b
@@ -322,7 +323,7 @@ def _domain(name, files, instruments, tables, shared_lib, spec_files, header, ou
     module = codegen.load_module(f"medgym_build_{name}_generate", (folder / "generate.py").read_text(), str(folder / "generate.py"))
     tasks = []
     for fam in families:
-        tasks.extend(materialize(fam, ctx, module, errors))
+        tasks.extend(phase_tasks(fam, module, materialize(fam, ctx, module, errors), errors))
     errors.extend(check_flow(families, ctx, module, tasks))  # every reference value must be observable
     if len(errors) > before:
         return None

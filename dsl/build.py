@@ -164,6 +164,18 @@ class Step(BuildModel):
     arguments: dict[str, Any]
 
 
+class Phase(BuildModel):
+    """One stage of a phased task: its tools (the submit tool included), what it hands on, its rubric."""
+
+    name: str
+    tools: tuple[str, ...]
+    submit: str
+    receives: tuple[str, ...] = ()
+    hand_forward: tuple[str, ...] = ()
+    weight: float = 1.0
+    rubric: Rubric
+
+
 class Task(BuildModel):
     task_id: str
     domain: str
@@ -181,6 +193,8 @@ class Task(BuildModel):
     reference: tuple[Step, ...]
     rubric: Rubric
     threshold: float = 0.95
+    phases: tuple[Phase, ...] = Field(default=(), description="a phased task's stages in order; the last one's rubric "
+                                                              "is `rubric`, its reference steps end `reference`")
 
 
 # ---------------------------------------------------------------- domains (<domain>/domain.json)

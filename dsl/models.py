@@ -8,7 +8,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model, field_validator, model_validator
 
 from medgym.dsl.components import COMPONENTS
 
@@ -220,6 +220,8 @@ class Domain(Spec):
     history_topics: dict[Name, Topic] = Field(default_factory=dict)
     hints: Hints = Field(default_factory=Hints)
     safety: list[SafetyRule] = Field(default_factory=list)
+    submit: Name | None = Field(None, description="the submit tool that ends the episode, when tools.yaml declares "
+                                                  "several (a phased domain: each phase has its own submission)")
     probes: dict[Probe, ProbeCeiling] = Field(
         default_factory=dict, description="the mean reward each adversarial probe must stay under (a number), or "
                                           "{below_reference: margin}; the compile gate checks every probe, with "
@@ -305,6 +307,28 @@ class _TaskSpec(Spec):
         return value
 
 
+ReferenceSteps = list[dict[Name, Union[dict[str, Value], str]]]
+
+
+class Phase(Spec):
+    """One stage of a phased episode (an item of a family's `phases:`): the tools it offers, the submit tool
+    whose call ends it, what it hands to the next phase, its reference steps, its rubric and its weight."""
+
+    name: Name
+    description: str = ""
+    tools: list[Name] = Field(default_factory=list, description="the tools offered in this phase, besides its submit tool")
+    submit: Name = Field(description="the submit tool (kind: submit) whose call ends this phase; the last phase's is "
+                                     "the domain's submit tool")
+    receives: list[Name] = Field(default_factory=list, description="the fields the phase before hands to this one")
+    hand_forward: list[Name] = Field(
+        default_factory=list, description="fields of this phase's submission passed on to the next phase (which "
+                                          "must list them under receives:); later rubrics read them as "
+                                          "phase.<name>.<field>")
+    weight: float = Field(1.0, gt=0, description="this phase's share of the episode's reward (weights are normalised)")
+    reference: ReferenceSteps = Field(min_length=1, description="the reference steps of this phase, ending with its submit tool")
+    rubric: Rubric
+
+
 class TaskFamily(_TaskSpec):
     """`domains/<d>/tasks/*.yaml`: a procedural family of tasks."""
 
@@ -312,6 +336,24 @@ class TaskFamily(_TaskSpec):
     seed: int = 0
     scenarios: dict[Name, Scenario] = Field(default_factory=dict)
     case: dict[str, Value] = Field(default_factory=dict)
+    phases: list[Phase] = Field(
+        default_factory=list, description="an episode in stages, each with its tools, submission and rubric; a "
+                                          "phased family writes no top-level reference: or rubric:")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _phase_parts(cls, data):
+        # The compiler reads a phased family as one reference (the phases' steps in order) whose rubric is the
+        # last phase's; the other phases' rubrics are compiled beside it (compiler/phases.py).
+        if not isinstance(data, dict) or not data.get("phases"):
+            return data
+        if "reference" in data or "rubric" in data:
+            raise ValueError("a phased family writes its reference: and rubric: in each phase, not at the top")
+        phases = data["phases"]
+        if not isinstance(phases, list) or not all(isinstance(p, dict) for p in phases):
+            return data  # the field's own validation reports the shape
+        steps = [s for p in phases for s in (p.get("reference") or [])]
+        return {**data, "reference": steps, "rubric": phases[-1].get("rubric")}
 
 
 class StaticCase(_TaskSpec):
@@ -418,4 +460,8 @@ def json_schemas() -> dict[str, dict]:
     tools = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "https://medgym.dev/schema/v1/tools.json",
              "type": "array", "items": {"$ref": "#/$defs/Tool"}, "$defs": {**out["tool"].pop("$defs", {}), "Tool": out["tool"]}}
     out["tools"] = tools
+    family = out["task_family"]  # a phased family writes its reference and rubric per phase
+    family["required"] = [k for k in family["required"] if k not in ("reference", "rubric")]
+    family["if"] = {"not": {"required": ["phases"]}}
+    family["then"] = {"required": ["reference", "rubric"]}
     return out
