@@ -203,6 +203,16 @@ class FieldInfo(BuildModel):
     unit: str | None = None
     reference: tuple[float | None, float | None] | None = None
     critical: tuple[float | None, float | None] | None = None
+    findings: str | None = None  # image fields: the record group of the image's structured findings
+
+
+class ImageFile(BuildModel):
+    """An image a case names, copied into the build (`file`, relative to the domain folder of the build)."""
+
+    file: str
+    sha256: str
+    media_type: str
+    bytes: int
 
 
 class FamilyCard(BuildModel):
@@ -246,6 +256,7 @@ class Domain(BuildModel):
     families: dict[str, FamilyCard] = Field(default_factory=dict)
     probes: dict[str, ProbeCeiling] = Field(default_factory=dict)
     file: str
+    images: dict[str, ImageFile] = Field(default_factory=dict, description="case image name -> its copy in the build")
 
 
 # ---------------------------------------------------------------- the manifest, instruments, tables

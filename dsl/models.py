@@ -60,7 +60,8 @@ class ProjectManifest(Spec):
 # ---------------------------------------------------------------- record schema
 class RecordField(Spec):
     type: str = Field(description="a type: bool, int [unit] [of analyte], number [unit] [of analyte], text, date, "
-                                  "enum(a, b), list[T]")
+                                  "enum(a, b), list[T], image (a file relative to the domain "
+                                  "folder, with findings:)")
     description: str = ""
     normal: Value | None = Field(None, description="healthy default: a distribution, a literal or an =expression")
     round: int | None = Field(None, ge=0, le=6, description="decimals kept when sampling")
@@ -70,6 +71,9 @@ class RecordField(Spec):
     critical: tuple[float | None, float | None] | None = Field(
         None, description="critical limits used for critical flags; null for a one-sided limit, e.g. [2.5, null]")
     source: str = Field("", description="provenance of the reference interval")
+    findings: str | None = Field(None, description="image fields: the record group (dotted path) holding the "
+                                                   "image's structured findings, which text-only agents read "
+                                                   "through a lookup tool")
 
 
 class RecordGroup(Spec):

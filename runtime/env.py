@@ -18,6 +18,7 @@ from medgym.dsl.errors import did_you_mean
 from medgym.runtime.build import Build, BuildError, Domain
 from medgym.runtime.episode import CallRecord, Episode
 from medgym.runtime.executor import ToolError, execute
+from medgym.runtime.images import image_parts
 from medgym.runtime.prompt import tool_signatures
 from medgym.runtime.rewards import score_episode
 from medgym.runtime.spaces import UnicodeText
@@ -36,7 +37,8 @@ class MedEnv(gym.Env):
     DOMAIN: str | None = None
 
     def __init__(self, build_dir: str | Path, domain: str | None = None, split: str = "train",
-                 reward_mode: str = "composite", max_turns: int | None = None, render_mode: str | None = None):
+                 reward_mode: str = "composite", max_turns: int | None = None, render_mode: str | None = None,
+                 multimodal: bool = False):
         if reward_mode not in REWARD_MODES:
             raise ValueError(f"reward_mode must be one of {', '.join(REWARD_MODES)}, got {reward_mode!r}")
         name = domain or self.DOMAIN
@@ -44,6 +46,7 @@ class MedEnv(gym.Env):
             raise ValueError("MedEnv needs a domain name")
         self.domain: Domain = Build.open(build_dir).domain(name)
         self.split, self.reward_mode, self.render_mode = split, reward_mode, render_mode
+        self.multimodal = bool(multimodal)  # the agent sees images: the ticket carries the case's image parts
         self.max_turns = int(max_turns or self.domain.spec.max_turns)
         self.tools = self.domain.openai_tools()
         self.action_space = UnicodeText(MAX_ACTION_CHARS)
@@ -60,12 +63,18 @@ class MedEnv(gym.Env):
         self.episode = Episode(task)
         policy = self.domain.spec.policy
         ticket = task.ticket + (_phase_text(self.episode, self.domain) if task.phases else "")
+        images = image_parts(self.domain, task.case) if self.multimodal else []
+        if images:
+            ticket += f"\n\n[{len(images)} image{'s' if len(images) > 1 else ''} attached]"
         observation = clean_text(_clip(f"{policy}\n\n## Ticket\n\n{ticket}"))
-        self.transcript = [{"role": "system", "content": policy}, {"role": "user", "content": ticket}]
+        user = [{"type": "text", "text": ticket}, *images] if images else ticket
+        self.transcript = [{"role": "system", "content": policy}, {"role": "user", "content": user}]
         self._last_observation = observation
         info = {"task_id": task.task_id, "domain": self.domain.name, "family": task.family,
                 "split": task.split, "seed": task.seed, "system": policy, "ticket": ticket,
                 "tools": self._offered(), "max_turns": self.max_turns}
+        if images:
+            info["images"] = images
         if task.phases:
             info["phase"] = self.episode.current_phase.name
             info["phases"] = [{"name": p.name, "tools": list(p.tools), "submit": p.submit} for p in task.phases]
