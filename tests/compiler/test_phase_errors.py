@@ -80,3 +80,14 @@ def test_the_schema_describes_phases():
     phase = family["$defs"]["Phase"]
     assert {"tools", "submit", "receives", "hand_forward", "weight", "reference", "rubric"} <= set(phase["properties"])
     assert "submit" in json_schemas()["domain"]["properties"]
+
+
+def test_the_schema_accepts_the_phased_fixture_and_refuses_a_family_without_reference():
+    import jsonschema
+    import yaml
+
+    schema = json_schemas()["task_family"]
+    family = yaml.safe_load((PHASED / FAMILY).read_text())
+    jsonschema.Draft202012Validator(schema).validate(family)
+    unphased = {k: v for k, v in family.items() if k != "phases"}
+    assert "'reference' is a required property" in [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(unphased)]
