@@ -74,6 +74,7 @@ class CompiledFamily:
     sources: list[str] = field(default_factory=list)  # every spec file it depends on (families.family_sources)
     used: set[str] = field(default_factory=set)  # the shared functions and tables it calls
     dataset: object = None  # datasets.LoadedDataset: the items of a dataset-backed family
+    phases: list = field(default_factory=list)  # phases.CompiledPhase per stage of a phased family
 
     @property
     def name(self) -> str:

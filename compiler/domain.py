@@ -10,7 +10,7 @@ from medgym.compiler.tools import answer_type, compile_tool
 from medgym.dsl import build as b
 from medgym.dsl.checker import Scope
 from medgym.dsl.components import COMPONENTS, CORE_COMPONENTS
-from medgym.dsl.errors import Position, SpecError
+from medgym.dsl.errors import Position, SpecError, did_you_mean
 from medgym.dsl.models import PROBE_CEILINGS
 from medgym.dsl.types import ANY
 
@@ -44,9 +44,7 @@ def build_context(name: str, files: DomainFiles, instruments: dict, tables: dict
         if compiled["name"] in tools:
             errors.append(SpecError(f"tool '{compiled['name']}' is declared twice", loaded.marks.at(("name",))))
         tools[compiled["name"]] = compiled
-    submits = [t for t in tools.values() if t["kind"] == "submit"]
-    if len(submits) != 1 and len(errors) == before:
-        errors.append(SpecError(f"a domain needs exactly one submit tool, found {len(submits)}", Position(str(files.folder / "tools.yaml"))))
+    submits = _final_submit(domain, tools, files, errors) if len(errors) == before else []
     shared = shared or {}
     texts = TextEnv(shared.get("templates", {}), _partials(files), errors)
     if len(errors) > before:
@@ -54,6 +52,23 @@ def build_context(name: str, files: DomainFiles, instruments: dict, tables: dict
     return DomainContext(name, record, tools, signatures, submits[0], answer_type(submits[0]), set(domain.history_topics),
                          {k: v.model_dump() for k, v in domain.history_topics.items()},
                          shared.get("functions", {}), shared.get("tables", {}), texts)
+
+
+def _final_submit(domain, tools: dict, files: DomainFiles, errors) -> list[dict]:
+    """The submit tool that ends the episode: the only one, or the one domain.yaml `submit:` names (a phased
+    domain has one per phase)."""
+    submits = [t for t in tools.values() if t["kind"] == "submit"]
+    if domain.submit is not None:
+        named = [t for t in submits if t["name"] == domain.submit]
+        if not named:
+            errors.append(SpecError(f"submit: '{domain.submit}' is not a submit tool of tools.yaml",
+                                    files.domain.marks.at(("submit",)), did_you_mean(domain.submit, [t["name"] for t in submits])))
+        return named
+    if len(submits) != 1:
+        hint = "with several (one per phase), name the one that ends the episode in domain.yaml `submit:`" if submits else ""
+        errors.append(SpecError(f"a domain needs exactly one submit tool, found {len(submits)}",
+                                Position(str(files.folder / "tools.yaml")), hint))
+    return submits
 
 
 def _partials(files: DomainFiles) -> dict:

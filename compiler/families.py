@@ -13,6 +13,7 @@ from pathlib import Path
 from medgym.compiler.context import DEFAULT_SCENARIO, CompiledFamily, DomainContext
 from medgym.compiler.datasets import load_dataset
 from medgym.compiler.generate import generator_code, process_code, reference_code
+from medgym.compiler.phases import PhaseMarks, check_phases, compile_phases, phase_scope
 from medgym.compiler.planning import family_scope, plan_scenario
 from medgym.compiler.rubric import compile_rubric
 from medgym.dsl.errors import SpecError
@@ -21,7 +22,8 @@ from medgym.dsl.models import TaskFamily
 
 def compile_family(loaded, ctx: DomainContext, errors: list[SpecError]) -> CompiledFamily | None:
     fam = loaded.model
-    marks = loaded.marks
+    phased = bool(getattr(fam, "phases", None))
+    marks = PhaseMarks(loaded.marks, fam) if phased else loaded.marks
     before = len(errors)
     if fam.domain != ctx.name:
         errors.append(SpecError(f"family is in domains/{ctx.name}/ but says domain '{fam.domain}'", marks.at(("domain",))))
@@ -65,7 +67,13 @@ def _compile(loaded, fam, marks, dataset, ctx: DomainContext, errors, before: in
         out.code.append(generator_code(fam.family, made, ctx))
     out.code.append(reference_code(fam, marks, scope, ctx, out, errors))
     out.code.append(process_code(fam, marks, scope, ctx, errors))
-    compile_rubric(fam, marks, scope, ctx, out, common_lets, errors)
+    if phased:
+        check_phases(fam, marks, ctx, errors)
+        if len(errors) > before:
+            return None
+        compile_phases(fam, marks, scope, ctx, out, common_lets, errors)
+    last = phase_scope(fam, ctx, scope, len(fam.phases) - 1) if phased else scope
+    compile_rubric(fam, marks, last, ctx, out, common_lets, errors)
     out.sources = family_sources(loaded, out, ctx)
     return out if len(errors) == before else None
 

@@ -67,7 +67,19 @@ def content_hash(root: Path) -> str:
             digest.update(path.read_bytes())
         except OSError:  # loading reports the file, located; the hash only has to differ
             digest.update(b"\0unreadable")
+    for path in image_files(root):  # images that cases name: a changed image is a new build
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
+
+
+def image_files(root: Path) -> list[Path]:
+    """The image files under a spec tree (compiler/images.py: what image slots name)."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                  and not any(part.startswith(".") for part in p.relative_to(root).parts))
 
 
 def spec_files(root: Path) -> list[Path]:

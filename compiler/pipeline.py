@@ -21,6 +21,8 @@ from medgym.compiler.flow import check_flow
 from medgym.compiler.instruments import bands_tuple, check_instrument, function_body, input_spec
 from medgym.compiler.load import SpecTree, content_hash, load_tree
 from medgym.compiler.materialize import materialize
+from medgym.compiler.images import check_image_lookups, image_tasks, write_images
+from medgym.compiler.phases import phase_tasks
 from medgym.compiler.records import parse_field_type
 from medgym.compiler.tools import typed_tool
 from medgym.dsl import build as b
@@ -305,6 +307,7 @@ def _domain(name, files, instruments, tables, shared_lib, spec_files, header, ou
     if ctx is None:
         return None
     rule_code, rules = domain_rules(files, ctx, errors)
+    check_image_lookups(ctx, {t.model.name: t.marks for t in files.tools}, errors)
     families = [f for f in (compile_family(loaded, ctx, errors) for loaded in files.families) if f is not None]
     seen = set()
     for fam in families:
@@ -320,14 +323,18 @@ def _domain(name, files, instruments, tables, shared_lib, spec_files, header, ou
         predicates.update(fam.predicates)
     _write(folder / "generate.py", codegen.render("generate.py.j2", domain=name, code=generation, **header))
     module = codegen.load_module(f"medgym_build_{name}_generate", (folder / "generate.py").read_text(), str(folder / "generate.py"))
-    tasks = []
+    tasks, images = [], {}
     for fam in families:
-        tasks.extend(materialize(fam, ctx, module, errors))
+        made = phase_tasks(fam, module, materialize(fam, ctx, module, errors), errors)
+        tasks.extend(image_tasks(fam, ctx, files.folder, made, images, errors))
     errors.extend(check_flow(families, ctx, module, tasks))  # every reference value must be observable
     errors.extend(datasets.check_splits(families, tasks))  # no evaluation item in train
     if len(errors) > before:
         return None
     compiled = domain_json(files, ctx, rules, family_cards(families, None))
+    if images:
+        compiled = compiled.model_copy(update={"images": b.Domain.model_validate(
+            {**compiled.model_dump(mode="json"), "images": write_images(images, folder)}).images})
     mine = [f for f in spec_files if f.startswith(f"domains/{name}/")]
     _write(folder / "env.py", codegen.render("env.py.j2", domain=compiled, families=[f.name for f in families],
                                              components=COMPONENT_NAMES, code=list(predicates.values()),

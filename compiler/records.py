@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from medgym.dsl import models as m
-from medgym.dsl.errors import Position, SpecError
+from medgym.dsl.errors import Position, SpecError, did_you_mean
 from medgym.dsl.parser import parse_type
-from medgym.dsl.types import TEXT, NumT, RecordT, Type, from_ref
+from medgym.dsl.types import IMAGE, TEXT, ImageT, NumT, RecordT, Type, from_ref
 from medgym.dsl.yamlpos import Marks
 
 
@@ -41,7 +41,30 @@ def build_record(loaded, errors: list[SpecError]) -> Record | None:
         errors.append(SpecError("'id' is generated for every case; do not declare it", marks.at(("fields", "id"), key=True)))
     record_t = _group_type("case", schema.fields, ("fields",), "", marks, fields, groups, errors)
     record_t = RecordT("case", (("id", TEXT),) + record_t.fields)
-    return Record(schema.entity, schema.id_prefix, record_t, fields, groups)
+    record = Record(schema.entity, schema.id_prefix, record_t, fields, groups)
+    _check_findings(record, marks, errors)
+    return record
+
+
+def _check_findings(record: Record, marks: Marks, errors: list[SpecError]) -> None:
+    """An image field names the record group of its findings; only image fields have findings."""
+    for path, info in record.fields.items():
+        loc = ("fields",) + tuple(p for part in path.split(".") for p in (part, "fields"))[:-1]
+        where = info.spec.findings
+        if not isinstance(info.type, ImageT):
+            if where is not None:
+                errors.append(SpecError("only an image field has findings:", marks.at(loc + ("findings",), key=True)))
+            continue
+        if where is None:
+            errors.append(SpecError(f"image field '{path}' needs findings: the record group of its structured findings "
+                                    f"(what text-only agents are shown)", marks.at(loc + ("type",))))
+        elif where not in record.groups or not where:
+            groups = [g for g in record.groups if g]
+            errors.append(SpecError(f"findings: '{where}' is not a group of the record", marks.at(loc + ("findings",)),
+                                    did_you_mean(where, groups) or "declare the findings as a group of fields"))
+        elif path.startswith(where + "."):
+            errors.append(SpecError(f"findings: '{where}' holds the image itself; name the group of its findings",
+                                    marks.at(loc + ("findings",))))
 
 
 def _group_type(name, children: dict, loc: tuple, prefix: str, marks: Marks, fields, groups, errors) -> RecordT:
@@ -55,7 +78,7 @@ def _group_type(name, children: dict, loc: tuple, prefix: str, marks: Marks, fie
             continue
         pos = marks.at(here + ("type",))
         try:
-            t = parse_field_type(node.type, pos)
+            t = IMAGE if node.type.strip() == "image" else parse_field_type(node.type, pos)
         except SpecError as exc:
             errors.append(exc)
             continue
@@ -89,5 +112,7 @@ def field_summary(record: Record) -> dict:
         for bound in ("reference", "critical"):
             if getattr(info.spec, bound) is not None:
                 entry[bound] = list(getattr(info.spec, bound))
+        if info.spec.findings is not None:
+            entry["findings"] = info.spec.findings
         out[path] = entry
     return out

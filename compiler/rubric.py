@@ -17,7 +17,8 @@ from medgym.dsl.types import RecordT
 
 def predicate_names(name: str) -> str:
     return {"answer": "v.answer", "truth": "v.truth", "case": "v.case", "clock": "v.clock",
-            "scenario": "v.vars['scenario']"}.get(name, f"v.vars[{name!r}]")
+            "scenario": "v.vars['scenario']",
+            "phase": "v.phase"}.get(name, f"v.vars[{name!r}]")
 
 
 def episode_scope(ctx: DomainContext, base: Scope) -> Scope:

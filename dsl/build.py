@@ -184,6 +184,18 @@ class Step(BuildModel):
     arguments: dict[str, Any]
 
 
+class Phase(BuildModel):
+    """One stage of a phased task: its tools (the submit tool included), what it hands on, its rubric."""
+
+    name: str
+    tools: tuple[str, ...]
+    submit: str
+    receives: tuple[str, ...] = ()
+    hand_forward: tuple[str, ...] = ()
+    weight: float = 1.0
+    rubric: Rubric
+
+
 class Task(BuildModel):
     task_id: str
     domain: str
@@ -202,6 +214,8 @@ class Task(BuildModel):
     rubric: Rubric
     threshold: float = 0.95
     fingerprint: str | None = Field(None, description="a dataset item's content hash (dataset-backed families)")
+    phases: tuple[Phase, ...] = Field(default=(), description="a phased task's stages in order; the last one's rubric "
+                                                              "is `rubric`, its reference steps end `reference`")
 
 
 # ---------------------------------------------------------------- domains (<domain>/domain.json)
@@ -210,6 +224,16 @@ class FieldInfo(BuildModel):
     unit: str | None = None
     reference: tuple[float | None, float | None] | None = None
     critical: tuple[float | None, float | None] | None = None
+    findings: str | None = None  # image fields: the record group of the image's structured findings
+
+
+class ImageFile(BuildModel):
+    """An image a case names, copied into the build (`file`, relative to the domain folder of the build)."""
+
+    file: str
+    sha256: str
+    media_type: str
+    bytes: int
 
 
 class FamilyCard(BuildModel):
@@ -253,6 +277,7 @@ class Domain(BuildModel):
     families: dict[str, FamilyCard] = Field(default_factory=dict)
     probes: dict[str, ProbeCeiling] = Field(default_factory=dict)
     file: str
+    images: dict[str, ImageFile] = Field(default_factory=dict, description="case image name -> its copy in the build")
 
 
 # ---------------------------------------------------------------- the manifest, instruments, tables

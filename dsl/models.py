@@ -8,7 +8,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, create_model, field_validator, model_validator
 
 from medgym.dsl.components import COMPONENTS
 
@@ -60,7 +60,8 @@ class ProjectManifest(Spec):
 # ---------------------------------------------------------------- record schema
 class RecordField(Spec):
     type: str = Field(description="a type: bool, int [unit] [of analyte], number [unit] [of analyte], text, date, "
-                                  "enum(a, b), list[T]")
+                                  "enum(a, b), list[T], image (a file relative to the domain "
+                                  "folder, with findings:)")
     description: str = ""
     normal: Value | None = Field(None, description="healthy default: a distribution, a literal or an =expression")
     round: int | None = Field(None, ge=0, le=6, description="decimals kept when sampling")
@@ -70,6 +71,9 @@ class RecordField(Spec):
     critical: tuple[float | None, float | None] | None = Field(
         None, description="critical limits used for critical flags; null for a one-sided limit, e.g. [2.5, null]")
     source: str = Field("", description="provenance of the reference interval")
+    findings: str | None = Field(None, description="image fields: the record group (dotted path) holding the "
+                                                   "image's structured findings, which text-only agents read "
+                                                   "through a lookup tool")
 
 
 class RecordGroup(Spec):
@@ -246,6 +250,8 @@ class Domain(Spec):
     history_topics: dict[Name, Topic] = Field(default_factory=dict)
     hints: Hints = Field(default_factory=Hints)
     safety: list[SafetyRule] = Field(default_factory=list)
+    submit: Name | None = Field(None, description="the submit tool that ends the episode, when tools.yaml declares "
+                                                  "several (a phased domain: each phase has its own submission)")
     probes: dict[Probe, ProbeCeiling] = Field(
         default_factory=dict, description="the mean reward each adversarial probe must stay under (a number), or "
                                           "{below_reference: margin}; the compile gate checks every probe, with "
@@ -352,6 +358,28 @@ class _TaskSpec(Spec):
         return value
 
 
+ReferenceSteps = list[dict[Name, Union[dict[str, Value], str]]]
+
+
+class Phase(Spec):
+    """One stage of a phased episode (an item of a family's `phases:`): the tools it offers, the submit tool
+    whose call ends it, what it hands to the next phase, its reference steps, its rubric and its weight."""
+
+    name: Name
+    description: str = ""
+    tools: list[Name] = Field(default_factory=list, description="the tools offered in this phase, besides its submit tool")
+    submit: Name = Field(description="the submit tool (kind: submit) whose call ends this phase; the last phase's is "
+                                     "the domain's submit tool")
+    receives: list[Name] = Field(default_factory=list, description="the fields the phase before hands to this one")
+    hand_forward: list[Name] = Field(
+        default_factory=list, description="fields of this phase's submission passed on to the next phase (which "
+                                          "must list them under receives:); later rubrics read them as "
+                                          "phase.<name>.<field>")
+    weight: float = Field(1.0, gt=0, description="this phase's share of the episode's reward (weights are normalised)")
+    reference: ReferenceSteps = Field(min_length=1, description="the reference steps of this phase, ending with its submit tool")
+    rubric: Rubric
+
+
 class TaskFamily(_TaskSpec):
     """`domains/<d>/tasks/*.yaml`: a procedural family of tasks."""
 
@@ -361,6 +389,24 @@ class TaskFamily(_TaskSpec):
     case: dict[str, Value] = Field(default_factory=dict)
     dataset: Dataset | None = Field(None, description="the items the tasks are drawn from (one task per item; "
                                                      "then no `count:`)")
+    phases: list[Phase] = Field(
+        default_factory=list, description="an episode in stages, each with its tools, submission and rubric; a "
+                                          "phased family writes no top-level reference: or rubric:")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _phase_parts(cls, data):
+        # The compiler reads a phased family as one reference (the phases' steps in order) whose rubric is the
+        # last phase's; the other phases' rubrics are compiled beside it (compiler/phases.py).
+        if not isinstance(data, dict) or not data.get("phases"):
+            return data
+        if "reference" in data or "rubric" in data:
+            raise ValueError("a phased family writes its reference: and rubric: in each phase, not at the top")
+        phases = data["phases"]
+        if not isinstance(phases, list) or not all(isinstance(p, dict) for p in phases):
+            return data  # the field's own validation reports the shape
+        steps = [s for p in phases for s in (p.get("reference") or [])]
+        return {**data, "reference": steps, "rubric": phases[-1].get("rubric")}
 
 
 class StaticCase(_TaskSpec):
@@ -469,4 +515,8 @@ def json_schemas() -> dict[str, dict]:
     tools = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "https://medgym.dev/schema/v1/tools.json",
              "type": "array", "items": {"$ref": "#/$defs/Tool"}, "$defs": {**out["tool"].pop("$defs", {}), "Tool": out["tool"]}}
     out["tools"] = tools
+    family = out["task_family"]  # a phased family writes its reference and rubric per phase
+    family["required"] = [k for k in family["required"] if k not in ("reference", "rubric")]
+    family["if"] = {"not": {"required": ["phases"]}}
+    family["then"] = {"required": ["reference", "rubric"]}
     return out

@@ -176,3 +176,15 @@ def value_matches(t: Type, value) -> bool:
     if isinstance(t, RecordT):
         return isinstance(value, dict) and all(k in value and value_matches(ft, value[k]) for k, ft in t.fields)
     return True
+
+
+@dataclass(frozen=True)
+class ImageT(TextT):
+    """An image slot: a case value naming an image file (relative to the domain folder); its structured
+    findings live in the record group the field's `findings:` names. Expressions see the file name as text."""
+
+    def describe(self) -> str:
+        return "image"
+
+
+IMAGE = ImageT()

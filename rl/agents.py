@@ -224,16 +224,17 @@ class OpenAIAgent:
     def start(self, env, observation: str, info: dict) -> None:
         import hashlib
 
-        from medgym.runtime.prompt import opening_messages
+        from medgym.runtime.prompt import message_text, opening_messages
 
-        # The server applies the chat template and renders `tools` itself (template_tools=True).
+        # The server applies the chat template and renders `tools` itself (template_tools=True); a multimodal
+        # env's images go to the server as OpenAI image content parts.
         self.messages, self.tools = opening_messages(self.prompt, info["system"], info["ticket"], info["tools"],
-                                                     env.domain.spec.card.model_dump(), True)
+                                                     env.domain.spec.card.model_dump(), True, info.get("images"))
         sent = json.dumps({"messages": self.messages, "tools": self.tools}, ensure_ascii=False, sort_keys=True)
         self.input = {"prompt": self.prompt, "messages": [dict(m) for m in self.messages],
                       "tools": [t["function"]["name"] for t in self.tools or []],
                       "sha256": hashlib.sha256(sent.encode("utf-8")).hexdigest(),
-                      "text": "\n\n".join(m["content"] for m in self.messages)}
+                      "text": "\n\n".join(message_text(m["content"]) for m in self.messages)}
 
     def act(self, observation: str, info: dict) -> dict:
         if len(self.messages) > 2:

@@ -18,6 +18,8 @@ from medgym.dsl.errors import did_you_mean
 from medgym.runtime.build import Build, BuildError, Domain
 from medgym.runtime.episode import CallRecord, Episode
 from medgym.runtime.executor import ToolError, execute
+from medgym.runtime.images import image_parts
+from medgym.runtime.prompt import tool_signatures
 from medgym.runtime.rewards import score_episode
 from medgym.runtime.spaces import UnicodeText
 from medgym.runtime.toolcalls import MAX_ACTION_CHARS, ParsedTurn, clean_text, parse_action
@@ -35,7 +37,8 @@ class MedEnv(gym.Env):
     DOMAIN: str | None = None
 
     def __init__(self, build_dir: str | Path, domain: str | None = None, split: str = "train",
-                 reward_mode: str = "composite", max_turns: int | None = None, render_mode: str | None = None):
+                 reward_mode: str = "composite", max_turns: int | None = None, render_mode: str | None = None,
+                 multimodal: bool = False):
         if reward_mode not in REWARD_MODES:
             raise ValueError(f"reward_mode must be one of {', '.join(REWARD_MODES)}, got {reward_mode!r}")
         name = domain or self.DOMAIN
@@ -43,6 +46,7 @@ class MedEnv(gym.Env):
             raise ValueError("MedEnv needs a domain name")
         self.domain: Domain = Build.open(build_dir).domain(name)
         self.split, self.reward_mode, self.render_mode = split, reward_mode, render_mode
+        self.multimodal = bool(multimodal)  # the agent sees images: the ticket carries the case's image parts
         self.max_turns = int(max_turns or self.domain.spec.max_turns)
         self.tools = self.domain.openai_tools()
         self.action_space = UnicodeText(MAX_ACTION_CHARS)
@@ -58,12 +62,22 @@ class MedEnv(gym.Env):
         task = self._choose_task(options or {})
         self.episode = Episode(task)
         policy = self.domain.spec.policy
-        observation = clean_text(_clip(f"{policy}\n\n## Ticket\n\n{task.ticket}"))
-        self.transcript = [{"role": "system", "content": policy}, {"role": "user", "content": task.ticket}]
+        ticket = task.ticket + (_phase_text(self.episode, self.domain) if task.phases else "")
+        images = image_parts(self.domain, task.case) if self.multimodal else []
+        if images:
+            ticket += f"\n\n[{len(images)} image{'s' if len(images) > 1 else ''} attached]"
+        observation = clean_text(_clip(f"{policy}\n\n## Ticket\n\n{ticket}"))
+        user = [{"type": "text", "text": ticket}, *images] if images else ticket
+        self.transcript = [{"role": "system", "content": policy}, {"role": "user", "content": user}]
         self._last_observation = observation
         info = {"task_id": task.task_id, "domain": self.domain.name, "family": task.family,
-                "split": task.split, "seed": task.seed, "system": policy, "ticket": task.ticket,
-                "tools": self.tools, "max_turns": self.max_turns}
+                "split": task.split, "seed": task.seed, "system": policy, "ticket": ticket,
+                "tools": self._offered(), "max_turns": self.max_turns}
+        if images:
+            info["images"] = images
+        if task.phases:
+            info["phase"] = self.episode.current_phase.name
+            info["phases"] = [{"name": p.name, "tools": list(p.tools), "submit": p.submit} for p in task.phases]
         return observation, info
 
     def step(self, action):
@@ -72,9 +86,11 @@ class MedEnv(gym.Env):
             raise RuntimeError("the episode has ended: call reset() before step()")
         episode.turns += 1
         parsed = parse_action(action)  # arguments come back plain, finite and bounded, or as errors
-        calls_before = len(episode.calls)
+        calls_before, phase_before = len(episode.calls), episode.phase
         results = self._run_turn(episode, parsed)
         rendered = _render(results, self.domain)
+        if episode.phase != phase_before:  # a phase ended: show the next one's tools and what it receives
+            rendered += _phase_text(episode, self.domain)
         observation = clean_text(rendered)
         if observation is not rendered:  # a tool's own data held a lone surrogate: clean what info and logs keep
             _clean_results(results, episode.calls[calls_before:])
@@ -83,6 +99,9 @@ class MedEnv(gym.Env):
         terminated = episode.done
         truncated = not terminated and episode.turns >= self.max_turns
         info = {"tool_results": results, "turn": episode.turns, "clock_min": episode.clock}
+        if episode.task.phases:
+            info["phase"] = episode.current_phase.name
+            info["tools"] = self._offered()
         reward = 0.0
         if terminated or truncated:
             reward = self._finish(info)
@@ -112,23 +131,36 @@ class MedEnv(gym.Env):
             results.append(self._call(episode, call.name, call.arguments, call.call_id))
         return results
 
+    def _offered(self) -> list[dict]:
+        """The tool schemas the agent is offered now: the current phase's, or all the domain's."""
+        phase = self.episode.current_phase if self.episode is not None else None
+        if phase is None:
+            return self.tools
+        return [self.domain.tools[name].openai() for name in phase.tools]
+
     def _call(self, episode: Episode, name: str, arguments: dict, call_id: str | None) -> dict:
         tool = self.domain.tools.get(name)
+        phase = episode.phase
         try:
             if tool is None:
                 hint = did_you_mean(name, self.domain.tools)
                 raise ToolError(f"unknown tool {name[:80]!r}" + (f"; {hint}" if hint else "")
                                 + f"; tools: {', '.join(self.domain.tools)}")
+            current = episode.current_phase
+            if current is not None and name not in current.tools:
+                raise ToolError(f"{name} is not offered in phase '{current.name}'; its tools: {', '.join(current.tools)}")
             if tool.kind != "instrument":  # an instrument checks its own inputs: every problem at once, units in text
                 _validate(tool, arguments)
             result, topic = execute(self.domain, episode, tool, arguments)
         except ToolError as exc:
             error = clean_text(str(exc))  # it may quote text a tool read, which the model will see
             episode.invalid_calls += 1
-            episode.calls.append(CallRecord(episode.turns, name, arguments, False, error=error, clock=episode.clock))
+            episode.calls.append(CallRecord(episode.turns, name, arguments, False, error=error, clock=episode.clock,
+                                            phase=phase))
             return {"name": name, "call_id": call_id, "ok": False, "error": error}
         episode.clock += tool.minutes
-        episode.calls.append(CallRecord(episode.turns, name, arguments, True, result, topic=topic, clock=episode.clock))
+        episode.calls.append(CallRecord(episode.turns, name, arguments, True, result, topic=topic, clock=episode.clock,
+                                        phase=phase))
         return {"name": name, "call_id": call_id, "ok": True, "content": result}
 
     def _no_call_message(self) -> str:
@@ -213,6 +245,19 @@ def _valid_text(value, depth: int = 0):
     if isinstance(value, list):
         return [_valid_text(item, depth + 1) for item in value]
     return value
+
+
+def _phase_text(episode: Episode, domain: Domain) -> str:
+    """The note that opens a phase: its name, what earlier phases handed forward and its tools' signatures."""
+    phase, phases = episode.current_phase, episode.task.phases
+    lines = [f"\n\n## Phase {episode.phase + 1} of {len(phases)}: {phase.name}"]
+    handed = {f"{name}.{k}": v for name, fields in episode.handed_forward().items() for k, v in fields.items()
+              if k in phase.receives}
+    if handed:
+        lines.append("Handed forward: " + ", ".join(f"{k} = {_json_text(v)}" for k, v in handed.items()))
+    lines.append(f"Tools of this phase (finish it with {phase.submit}):")
+    lines.append(tool_signatures([domain.tools[name].openai() for name in phase.tools]))
+    return "\n".join(lines)
 
 
 def _render(results: list[dict], domain: Domain) -> str:

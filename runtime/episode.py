@@ -27,6 +27,17 @@ class CallRecord:
     error: str | None = None
     topic: str | None = None  # simulator calls: the history topic the question resolved to
     clock: float = 0.0  # minutes since arrival when the call finished
+    phase: int = 0  # the phase it was made in (a phased task; 0 otherwise)
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseStart:
+    """The episode's counters when a phase began: a phase is scored on what happened after them."""
+
+    invalid_calls: int = 0
+    no_call_turns: int = 0
+    turns: int = 0
+    clock: float = 0.0
 
 
 @dataclass
@@ -43,6 +54,24 @@ class Episode:
     asked: dict[str, int] = field(default_factory=dict)  # simulator topic -> times asked
     answer: dict | None = None
     done: bool = False
+    phase: int = 0  # the current phase of a phased task
+    phase_answers: dict[str, dict] = field(default_factory=dict)  # phase name -> its submission
+    phase_starts: list[PhaseStart] = field(default_factory=lambda: [PhaseStart()])
+
+    @property
+    def current_phase(self):
+        """The build's Phase the episode is in, or None for a task without phases."""
+        phases = self.task.phases
+        return phases[self.phase] if phases else None
+
+    def next_phase(self) -> None:
+        self.phase += 1
+        self.phase_starts.append(PhaseStart(self.invalid_calls, self.no_call_turns, self.turns, self.clock))
+
+    def handed_forward(self) -> dict[str, dict]:
+        """phase name -> the fields it handed forward, as submitted (what `phase.<name>.<field>` reads)."""
+        return {p.name: {k: self.phase_answers[p.name][k] for k in p.hand_forward if k in self.phase_answers[p.name]}
+                for p in self.task.phases if p.name in self.phase_answers}
 
     @property
     def case(self) -> dict:
@@ -140,6 +169,11 @@ class EpisodeView:
     @property
     def clock(self) -> float:
         return self._episode.clock
+
+    @property
+    def phase(self) -> dict:
+        """`phase.<name>.<field>`: what earlier phases handed forward (missing reads as None)."""
+        return _Lenient(self._episode.handed_forward())
 
     def called(self, name: str, **arguments) -> bool:
         return any(call_matches(c, name, arguments) for c in self._episode.calls if c.ok)

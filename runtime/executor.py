@@ -222,7 +222,17 @@ def _knowledge_base():
 
 
 def _submit(domain: Domain, episode: Episode, tool: Tool, arguments: dict):
-    episode.answer = {k: v for k, v in arguments.items() if k not in tool.id_params}
+    answer = {k: v for k, v in arguments.items() if k not in tool.id_params}
+    phase = episode.current_phase
+    if phase is not None:
+        episode.phase_answers[phase.name] = answer
+        if episode.phase + 1 < len(episode.task.phases):  # the phase ends, the episode goes on
+            episode.next_phase()
+            after = episode.current_phase
+            handed = {k: answer[k] for k in phase.hand_forward if k in answer}
+            return {"status": "submitted", "phase": phase.name, "next_phase": after.name,
+                    "handed_forward": handed, "tools": list(after.tools)}, None
+    episode.answer = answer
     episode.done = True
     return {"status": "submitted"}, None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-__all__ = ["CALL_FORMAT", "PROMPTS", "opening_messages", "tool_signatures"]
+__all__ = ["CALL_FORMAT", "PROMPTS", "message_text", "opening_messages", "tool_signatures"]
 
 PROMPTS = ("policy", "card")
 
@@ -50,11 +50,27 @@ def _type_text(spec: dict) -> str:
 
 
 def opening_messages(prompt: str, system: str, ticket: str, tools: Sequence[dict], card: dict | None,
-                     template_tools: bool) -> tuple[list[dict], list | None]:
+                     template_tools: bool, images: Sequence[dict] | None = None) -> tuple[list[dict], list | None]:
     """The episode's opening as messages plus the ``tools`` to hand the template (None when the tool list is in
     the system prompt). The one rendering of the prompt that training, ``hf:`` and ``openai:`` evaluation share:
     ``template_tools`` says whether whoever applies the chat template (the tokenizer here, the server for an
-    endpoint) renders ``tools`` itself."""
+    endpoint) renders ``tools`` itself. ``images`` (a multimodal env's ``info["images"]``, OpenAI image content
+    parts) make the user message a list of parts: the ticket's text, then the images."""
+    messages, listed = _opening(prompt, system, ticket, tools, card, template_tools)
+    if images:
+        messages[1] = {"role": "user", "content": [{"type": "text", "text": ticket}, *images]}
+    return messages, listed
+
+
+def message_text(content) -> str:
+    """A message's text, whether its content is a string or a list of content parts (images left out)."""
+    if isinstance(content, str):
+        return content
+    return "\n".join(part.get("text", "") for part in content or [] if isinstance(part, dict) and part.get("type") == "text")
+
+
+def _opening(prompt: str, system: str, ticket: str, tools: Sequence[dict], card: dict | None,
+             template_tools: bool) -> tuple[list[dict], list | None]:
     if prompt == "card" and card:
         text = "\n\n".join(part for part in (card.get("description"), card.get("task")) if part)
         text += "\n\nTools:\n" + tool_signatures(tools) + "\n\n" + CALL_FORMAT

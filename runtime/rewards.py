@@ -25,7 +25,7 @@ from medgym.dsl.build import AccuracyRule, Process, Requirement, Rubric, SafetyR
 from medgym.dsl.components import COMPONENT_NAMES, component_table
 from medgym.runtime import checklist
 from medgym.runtime.build import Domain
-from medgym.runtime.episode import CallRecord, Episode, EpisodeView, call_matches, canonical
+from medgym.runtime.episode import CallRecord, Episode, EpisodeView, PhaseStart, call_matches, canonical
 
 PENALTY = {"minor": 0.25, "moderate": 0.5, "major": 0.75, "critical": 1.0}
 CRITICAL_CAP = 0.1
@@ -69,10 +69,16 @@ class _Scoring:
 
 
 def score_episode(domain: Domain, episode: Episode) -> Reward:
+    if episode.task.phases:
+        return _score_phases(domain, episode)
+    return _score_one(domain, episode)
+
+
+def _score_one(domain: Domain, episode: Episode, domain_rules: bool = True) -> Reward:
     view = EpisodeView(episode)
     rubric = episode.task.rubric
     errors: list[str] = []
-    violations = _violations(domain, episode, view, rubric, errors)
+    violations = _violations(domain, episode, view, rubric, errors, domain_rules)
     fields = field_scores(rubric.accuracy, episode.answer, episode.task.truth)
     scoring = _Scoring(domain, episode, view, rubric, fields, violations, errors)
     components = {}
@@ -89,6 +95,64 @@ def score_episode(domain: Domain, episode: Episode) -> Reward:
     if graded:
         details["checklist"] = graded
     return Reward(round(total, 6), components, [v.violation() for v in violations], details)
+
+
+# -- phases -----------------------------------------------------------------------------------------------------
+
+def _score_phases(domain: Domain, episode: Episode) -> Reward:
+    """Each phase scored by its own rubric on what happened in it, combined by the phases' weights. A phase
+    the episode never reached scores 0, so finishing more phases correctly never scores lower; a critical
+    violation in any phase caps the whole episode. Domain-wide safety rules judge the last phase (they are
+    written against the domain's submit tool)."""
+    phases = episode.task.phases
+    weights = [p.weight for p in phases]
+    scored = [_score_one(domain, phase_episode(episode, i), domain_rules=i == len(phases) - 1)
+              if i <= episode.phase else None for i in range(len(phases))]
+    total = sum(w * r.total for w, r in zip(weights, scored) if r is not None) / sum(weights)
+    violations = [dict(v, phase=p.name) for p, r in zip(phases, scored) if r is not None for v in r.violations]
+    if any(v["severity"] == "critical" for v in violations):
+        total = min(total, CRITICAL_CAP)
+    names = [c for c in COMPONENTS if any(r is not None and c in r.components for r in scored)]
+    components = {c: round(sum(w * r.components.get(c, 0.0) for w, r in zip(weights, scored) if r is not None)
+                           / sum(weights), 6) for c in names}
+    details = {"phases": {p.name: ({"reached": True, "total": r.total, **r.components} if r is not None
+                                   else {"reached": False, "total": 0.0}) for p, r in zip(phases, scored)}}
+    errors = [e for r in scored if r is not None for e in r.details.get("predicate_errors", [])]
+    if errors:
+        details["predicate_errors"] = errors
+    return Reward(round(total, 6), components, violations, details)
+
+
+def phase_episode(episode: Episode, index: int) -> Episode:
+    """Phase `index` of a phased episode as an episode of its own: its calls, its counters, its submission,
+    its rubric and its share of the reference (what process scoring measures against)."""
+    task = episode.task
+    phase = task.phases[index]
+    start = episode.phase_starts[index]
+    end = episode.phase_starts[index + 1] if index + 1 < len(episode.phase_starts) else None
+    now = end or PhaseStart(episode.invalid_calls, episode.no_call_turns, episode.turns, episode.clock)
+    steps = phase_steps(task)[index]
+    part = task.model_copy(update={"task_id": f"{task.task_id}#{phase.name}", "rubric": phase.rubric,
+                                   "reference": tuple(steps)})
+    sub = Episode(part, turns=now.turns - start.turns, clock=now.clock,
+                  calls=[c for c in episode.calls if c.phase == index],
+                  invalid_calls=now.invalid_calls - start.invalid_calls,
+                  no_call_turns=now.no_call_turns - start.no_call_turns,
+                  revealed=episode.revealed, observed=episode.observed, retrieved=episode.retrieved,
+                  asked=episode.asked, answer=episode.phase_answers.get(phase.name))
+    sub.phase_answers = episode.phase_answers  # later phases' rubrics read what earlier ones handed forward
+    sub.done = sub.answer is not None
+    return sub
+
+
+def phase_steps(task: Task) -> list[list]:
+    """A phased task's reference cut into its phases: each phase's steps end with its submit tool."""
+    out, index = [[] for _ in task.phases], 0
+    for step in task.reference:
+        out[min(index, len(out) - 1)].append(step)
+        if index < len(out) and step.name == task.phases[index].submit:
+            index += 1
+    return out
 
 
 def _safety(s: _Scoring) -> float:
@@ -252,8 +316,13 @@ def process_items(spec: Process, episode: Episode, domain: Domain) -> list[tuple
 
 
 def _process_calls(episode: Episode, domain: Domain) -> list[CallRecord]:
-    submit = _submit_tool(domain)
-    return [c for c in episode.calls if c.ok and c.name != submit]
+    return [c for c in episode.calls if c.ok and not _is_submit(domain, c.name)]
+
+
+def _is_submit(domain: Domain, name: str) -> bool:
+    """A submission (a phased domain has one per phase) is the decision, not part of the process."""
+    tool = domain.tools.get(name)
+    return tool is not None and tool.kind == "submit"
 
 
 def _requirement_text(requirement: Requirement) -> str:
@@ -356,13 +425,14 @@ def format_score(episode: Episode) -> float:
 
 # -- predicates: safety, coherence, assertions ------------------------------------------------------------------
 
-def _violations(domain: Domain, episode: Episode, view: EpisodeView, rubric: Rubric, errors: list) -> list[SafetyRule]:
+def _violations(domain: Domain, episode: Episode, view: EpisodeView, rubric: Rubric, errors: list,
+                domain_rules: bool = True) -> list[SafetyRule]:
     found = []
     if not episode.submitted:
         found.append(NO_DECISION)
     elif not _observed_something(domain, episode):
         found.append(PREMATURE_CLOSURE)
-    for rule in domain.spec.safety + rubric.safety:
+    for rule in (domain.spec.safety if domain_rules else ()) + rubric.safety:
         if rule.needs_answer and not episode.submitted:
             continue
         if _holds(domain, rule.predicate, view, errors):
@@ -370,12 +440,8 @@ def _violations(domain: Domain, episode: Episode, view: EpisodeView, rubric: Rub
     return found
 
 
-def _submit_tool(domain: Domain) -> str:
-    return domain.spec.submit_tool
-
-
 def _observed_something(domain: Domain, episode: Episode) -> bool:
-    return any(c.ok and c.name != _submit_tool(domain) for c in episode.calls)
+    return any(c.ok and not _is_submit(domain, c.name) for c in episode.calls)
 
 
 def _coherence(domain: Domain, episode: Episode, view: EpisodeView, checks: list, fields: dict[str, float],

@@ -326,8 +326,28 @@ class OverorderAgent(_Scripted):
         *work, submit = self.reference_steps()
         orders = [(t.name, self.with_ids(t, everything(t))) for t in self.domain.tools.values()
                   if t.kind == "action" and t.spec.reveals]
-        steps = [[s] for s in work] + [[o] for o in orders]
+        phases = self.env.episode.task.phases
+        if phases:  # each order in the phase that offers it, before that phase's submission
+            steps = _in_phases(work, orders, phases)
+        else:
+            steps = [[s] for s in work] + [[o] for o in orders]
         return [t for chunk in self.packed(steps, reserve=1) for t in [[c for turn in chunk for c in turn]]] + [[submit]]
+
+
+def _in_phases(work: list, orders: list, phases) -> list[list]:
+    """A phased reference's steps with each order placed just before the submission of the first phase
+    offering its tool (an order no phase offers is left out: the runtime would refuse it)."""
+    steps, index = [], 0
+    for name, arguments in work:
+        if index < len(phases) and name == phases[index].submit:
+            steps += [[o] for o in orders if _first_offering(o[0], phases) == index]
+            index += 1
+        steps.append([(name, arguments)])
+    return steps + [[o] for o in orders if _first_offering(o[0], phases) == len(phases) - 1]
+
+
+def _first_offering(tool: str, phases) -> int | None:
+    return next((i for i, p in enumerate(phases) if tool in p.tools), None)
 
 
 class WrongAfterWorkupAgent(_Scripted):
@@ -339,5 +359,12 @@ class WrongAfterWorkupAgent(_Scripted):
         fields = self.env.episode.task.rubric.accuracy
         wrong = schema_arguments(self.submit, self.env.episode.case, avoid=truth, optional=True)
         answer = dict(answer, **{k: wrong[k] for k in fields if k in wrong})
+        work = [self.wrong_phase(n, a) if self.domain.tools[n].kind == "submit" else (n, a) for n, a in work]
         turns = [t for chunk in self.packed([[s] for s in work], reserve=1) for t in [[c for turn in chunk for c in turn]]]
         return turns + [[(name, answer)]]
+
+    def wrong_phase(self, name: str, answer: dict) -> tuple[str, dict]:
+        """An earlier phase's submission (a phased task), wrong in every field that has a truth."""
+        truth = self.env.episode.task.truth
+        wrong = schema_arguments(self.domain.tools[name], self.env.episode.case, avoid=truth, optional=True)
+        return name, dict(answer, **{k: v for k, v in wrong.items() if k in truth})
