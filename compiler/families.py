@@ -46,6 +46,7 @@ def compile_family(loaded, ctx: DomainContext, errors: list[SpecError]) -> Compi
 
 
 def _compile(loaded, fam, marks, dataset, ctx: DomainContext, errors, before: int) -> CompiledFamily | None:
+    phased = bool(getattr(fam, "phases", None))
     scenarios = dict(getattr(fam, "scenarios", {}) or {}) or {DEFAULT_SCENARIO: None}
     names = tuple(scenarios)
     plans = []
