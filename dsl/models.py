@@ -418,4 +418,14 @@ def json_schemas() -> dict[str, dict]:
     tools = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "https://medgym.dev/schema/v1/tools.json",
              "type": "array", "items": {"$ref": "#/$defs/Tool"}, "$defs": {**out["tool"].pop("$defs", {}), "Tool": out["tool"]}}
     out["tools"] = tools
+    out["family"] = _either("family", out["task_family"], out["abstract_family"])
     return out
+
+
+def _either(kind: str, *schemas: dict) -> dict:
+    """One schema for files a path cannot tell apart (`tasks/*.yaml`: a family or an abstract base), so that
+    editors can associate schemas by path pattern alone (.vscode/settings.json)."""
+    defs = {name: d for s in schemas for name, d in s.get("$defs", {}).items()}
+    branches = [{k: v for k, v in s.items() if k not in ("$defs", "$schema", "$id")} for s in schemas]
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": f"https://medgym.dev/schema/v1/{kind}.json",
+            "oneOf": branches, "$defs": defs}
