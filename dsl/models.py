@@ -353,8 +353,9 @@ class _Layer(Spec):
     scenarios: dict[Name, Any] = Field(default_factory=dict)
     ticket: str | None = None
     reference: list[Union[Name, dict[Name, Union[dict[str, Value], str]]]] | None = None
-    steps: dict[Name, dict[Name, Union[dict[str, Value], str]]] = Field(
-        default_factory=dict, description="named reference steps: a reference item that is a step's name stands for it")
+    steps: dict[Name, Union[dict[Name, Union[dict[str, Value], str]], list[Union[Name, dict[Name, Union[dict[str, Value], str]]]]]] = Field(
+        default_factory=dict, description="named reference steps: a reference item that is a step's name stands for it "
+                                          "(a list: a sequence of steps, each a step's name or a call)")
     rubric: PartialRubric | None = None
 
 
