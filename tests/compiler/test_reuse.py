@@ -332,3 +332,20 @@ def test_shipped_domains_use_the_reuse_features(specs):
     assert (root / "domains" / "triage" / "defaults.yaml").exists()
     assert (root / "domains" / "clinical_diagnosis" / "defaults.yaml").exists()
     assert "disposition_for(" in (root / "domains" / "triage" / "defaults.yaml").read_text()
+
+
+def test_spec_files_get_their_schema_by_path_not_by_a_comment():
+    """.vscode/settings.json associates every shipped spec file with one schema that `medgym schema` writes."""
+    from pathlib import PurePosixPath
+
+    from medgym.dsl.models import json_schemas
+
+    repo = Path(__file__).resolve().parents[2]
+    patterns = json.loads((repo / ".vscode" / "settings.json").read_text())["yaml.schemas"]
+    kinds = json_schemas()
+    assert {Path(schema).stem for schema in patterns} <= set(kinds)
+    for path in sorted((repo / "specs").rglob("*.yaml")):
+        rel = PurePosixPath(path.relative_to(repo).as_posix())
+        matched = [schema for schema, globs in patterns.items() if any(rel.match(g) for g in globs)]
+        assert len(matched) == 1, (rel, matched)
+        assert "yaml-language-server" not in path.read_text().splitlines()[0], rel
