@@ -8,7 +8,7 @@ Figures (per domain and over all domains):
   domain.yaml, defaults and the shared `lib/` files the specs use), the share whose text appears in three or
   more spec files. A line repeated within one file counts once per file; the shared library counts like any
   file, so moving a block into it is not free. `duplication_without_comments` leaves out YAML comment lines
-  (the `# yaml-language-server: $schema=...` line every family carries for editors). A line that names
+  (such as the `# yaml-language-server: $schema=...` lines families carried before .vscode/settings.json). A line that names
   shared structure (`extends: cap_curb65`) counts like any other once three files hold it.
 """
 from __future__ import annotations

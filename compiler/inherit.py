@@ -9,7 +9,7 @@ inherited key; the rule lists (`rubric.safety`, `.coherence`, `.assertions`) mer
 an inherited id replaces it in place, new rules follow, `- {drop: id}` removes one); the process lists
 (`rubric.process.require`, `.before_answer`, `.order`) add up (inherited entries first, none repeated);
 anything else is replaced whole. A reference item
-that is a bare name stands for the named step of `steps:`. `family`, `abstract` and `extends` are never
+that is a bare name stands for the named step of `steps:` (a step that is a list is a sequence: its steps, in place). `family`, `abstract` and `extends` are never
 inherited; an abstract base materialises nothing. `- step_name: {arg: value}` is the named step with these
 arguments replacing its own.
 
@@ -154,18 +154,20 @@ class _Merge:
         merged[index.pop(rule_id)] = None
 
     def expand_steps(self, data: dict, errors: list[SpecError]) -> None:
-        """Reference items that name a step of `steps:` become that step; `steps` itself is dropped."""
+        """Reference items that name a step of `steps:` become that step; a step that is a list of steps (a
+        sequence) becomes those steps, in place; `steps` itself is dropped."""
         steps = data.pop("steps", None) or {}
         reference = data.get("reference")
         if not isinstance(reference, list):
             return
+        reference[:] = self.splice_sequences(reference, steps, errors)
         for index, item in enumerate(reference):
             if isinstance(item, dict):
                 self.step_with_arguments(reference, index, item, steps)
                 continue
             if not isinstance(item, str):
                 continue
-            if item not in steps:
+            if item not in steps or isinstance(steps[item], list):
                 errors.append(SpecError(f"unknown reference step '{item}'", self.position(("reference", index)),
                                         did_you_mean(item, steps) or "name a step declared under steps: (here, in a "
                                                                      "base or in the domain's defaults.yaml)"))
@@ -173,6 +175,32 @@ class _Merge:
             reference[index] = steps[item]
             layer, src = self.origin[("steps", item)]
             self.route(layer, src, ("reference", index), True)
+
+    def splice_sequences(self, reference: list, steps: dict, errors: list[SpecError]) -> list:
+        """The reference with each item that names a sequence replaced by the sequence's items (step names or
+        calls; not sequences, so a sequence never contains itself), each keeping the position it was written at."""
+        out: list[tuple[object, int, tuple]] = []
+        for index, item in enumerate(reference):
+            layer, src = self.source(("reference", index))
+            named = item if isinstance(item, str) else None
+            if isinstance(item, dict) and any(isinstance(steps.get(k), list) for k in item if k != "when"):
+                errors.append(SpecError("a step sequence takes no arguments or when: (name its steps one by one)",
+                                        self.layers[layer].marks.at(src)))
+                continue
+            if named is None or not isinstance(steps.get(named), list):
+                out.append((item, layer, src))
+                continue
+            seq_layer, seq_src = self.origin[("steps", named)]
+            for k, part in enumerate(steps[named]):
+                if isinstance(part, str) and isinstance(steps.get(part), list):
+                    errors.append(SpecError(f"step sequence '{named}' names the sequence '{part}' (list its steps)",
+                                            self.layers[seq_layer].marks.at(seq_src + (k,))))
+                    continue
+                out.append((part, seq_layer, seq_src + (k,)))
+        for new, (_, layer, src) in enumerate(out):
+            self.origin[("reference", new)] = (layer, src)
+            self.route(layer, src, ("reference", new), True)
+        return [item for item, _, _ in out]
 
     def step_with_arguments(self, reference: list, index: int, item: dict, steps: dict) -> None:
         """`- step_name: {arg: value}`: the named step with these arguments replacing its own (and this

@@ -448,8 +448,9 @@ class _Layer(Spec):
     scenarios: dict[Name, Any] = Field(default_factory=dict)
     ticket: str | None = None
     reference: list[Union[Name, dict[Name, Union[dict[str, Value], str]]]] | None = None
-    steps: dict[Name, dict[Name, Union[dict[str, Value], str]]] = Field(
-        default_factory=dict, description="named reference steps: a reference item that is a step's name stands for it")
+    steps: dict[Name, Union[dict[Name, Union[dict[str, Value], str]], list[Union[Name, dict[Name, Union[dict[str, Value], str]]]]]] = Field(
+        default_factory=dict, description="named reference steps: a reference item that is a step's name stands for it "
+                                          "(a list: a sequence of steps, each a step's name or a call)")
     rubric: PartialRubric | None = None
     dataset: dict[str, Any] | None = Field(None, description="keys of a family's `dataset:` (merged key by key), "
                                                              "e.g. the licence, source and field mapping of an importer")
@@ -519,4 +520,14 @@ def json_schemas() -> dict[str, dict]:
     family["required"] = [k for k in family["required"] if k not in ("reference", "rubric")]
     family["if"] = {"not": {"required": ["phases"]}}
     family["then"] = {"required": ["reference", "rubric"]}
+    out["family"] = _either("family", out["task_family"], out["abstract_family"])
     return out
+
+
+def _either(kind: str, *schemas: dict) -> dict:
+    """One schema for files a path cannot tell apart (`tasks/*.yaml`: a family or an abstract base), so that
+    editors can associate schemas by path pattern alone (.vscode/settings.json)."""
+    defs = {name: d for s in schemas for name, d in s.get("$defs", {}).items()}
+    branches = [{k: v for k, v in s.items() if k not in ("$defs", "$schema", "$id")} for s in schemas]
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": f"https://medgym.dev/schema/v1/{kind}.json",
+            "oneOf": branches, "$defs": defs}

@@ -232,6 +232,33 @@ def test_unknown_reference_step(tmp_path):
     located(root, CAP, line_of(FAMILY_TEXT, "  - vitals"), "unknown reference step 'vital' (did you mean 'vitals'?)")
 
 
+SEQUENCE = ("  submit:", "  labs: [{order_labs: {patient_id: \"=case.id\", tests: [bun]}}, results]\n"
+                         "  results: {get_lab_results: {patient_id: \"=case.id\"}}\n  submit:")
+SPLICED = ("  - order_labs: {patient_id: \"=case.id\", tests: [bun]}\n  - get_lab_results: {patient_id: \"=case.id\"}\n",
+           "  - labs\n")
+
+
+def test_a_step_sequence_is_its_steps_in_place(tmp_path, mini_build):
+    """A step that is a list (calls and step names) stands for those steps, where the family names it."""
+    out = tmp_path / "build"
+    compile_specs(reused(tmp_path, defaults=SEQUENCE, family=SPLICED), out, gate=None)
+    before, after = tasks_of(mini_build, "cap_disposition"), tasks_of(out, "cap_disposition")
+    assert set(before) == set(after)
+    for task_id, task in before.items():
+        assert after[task_id]["reference"] == task["reference"], task_id
+
+
+def test_a_step_sequence_takes_no_arguments_and_holds_no_sequence(tmp_path):
+    root = reused(tmp_path, defaults=SEQUENCE, family=(SPLICED[0], "  - labs: {tests: [bun]}\n"))
+    located(root, CAP, line_of(FAMILY_TEXT, "order_labs: {patient_id"), "a step sequence takes no arguments")
+    nested = reused(tmp_path / "nested", defaults=(SEQUENCE[0], SEQUENCE[1].replace("results]", "results, labs]")),
+                    family=SPLICED)
+    located(nested, DEFAULTS, line_of(DEFAULTS_TEXT, "  submit:"), "step sequence 'labs' names the sequence 'labs'")
+    unknown = reused(tmp_path / "unknown", defaults=(SEQUENCE[0], SEQUENCE[1].replace("results]", "result]")),
+                     family=SPLICED)
+    located(unknown, DEFAULTS, line_of(DEFAULTS_TEXT, "  submit:"), "unknown reference step 'result'")
+
+
 def test_null_removes_and_drop_removes_an_inherited_rule(tmp_path):
     root = reused(tmp_path, family=("rubric:\n", "rubric:\n  coherence:\n    - {drop: score_matches_calculator}\n"))
     out = tmp_path / "build"
@@ -305,3 +332,20 @@ def test_shipped_domains_use_the_reuse_features(specs):
     assert (root / "domains" / "triage" / "defaults.yaml").exists()
     assert (root / "domains" / "clinical_diagnosis" / "defaults.yaml").exists()
     assert "disposition_for(" in (root / "domains" / "triage" / "defaults.yaml").read_text()
+
+
+def test_spec_files_get_their_schema_by_path_not_by_a_comment():
+    """.vscode/settings.json associates every shipped spec file with one schema that `medgym schema` writes."""
+    from pathlib import PurePosixPath
+
+    from medgym.dsl.models import json_schemas
+
+    repo = Path(__file__).resolve().parents[2]
+    patterns = json.loads((repo / ".vscode" / "settings.json").read_text())["yaml.schemas"]
+    kinds = json_schemas()
+    assert {Path(schema).stem for schema in patterns} <= set(kinds)
+    for path in sorted((repo / "specs").rglob("*.yaml")):
+        rel = PurePosixPath(path.relative_to(repo).as_posix())
+        matched = [schema for schema, globs in patterns.items() if any(rel.match(g) for g in globs)]
+        assert len(matched) == 1, (rel, matched)
+        assert "yaml-language-server" not in path.read_text().splitlines()[0], rel
