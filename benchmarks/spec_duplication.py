@@ -10,13 +10,19 @@ Figures (per domain and over all domains):
   file, so moving a block into it is not free. `duplication_without_comments` leaves out YAML comment lines
   (such as the `# yaml-language-server: $schema=...` lines families carried before .vscode/settings.json). A line that names
   shared structure (`extends: cap_curb65`) counts like any other once three files hold it.
+- layout-free size: lines depend on layout (a mapping written in flow style `{a: 1, b: 2}` is one line), so
+  the family files are also measured as non-whitespace characters and as YAML nodes (mapping keys plus
+  scalars), which only writing less changes.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections import defaultdict
 from pathlib import Path
+
+import yaml
 
 MIN_CHARS = 25
 MIN_FILES = 3
@@ -52,6 +58,20 @@ def duplication(files: list[Path], comments: bool = True) -> dict:
             "percent": round(100 * repeated / total, 1) if total else 0.0}
 
 
+def _nodes(value) -> int:
+    if isinstance(value, dict):
+        return sum(1 + _nodes(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(_nodes(v) for v in value)
+    return 1
+
+
+def layout_free(files: list[Path]) -> dict:
+    texts = [p.read_text(encoding="utf-8") for p in files]
+    return {"nonspace_chars": sum(len(re.sub(r"\s+", "", t)) for t in texts),
+            "yaml_nodes": sum(_nodes(yaml.safe_load(t)) for t in texts)}
+
+
 def measure(root: Path) -> dict:
     out = {"domains": {}}
     every = []
@@ -61,9 +81,10 @@ def measure(root: Path) -> dict:
         every += [f for f in files if f not in every]
         out["domains"][domain.name] = {
             "family_files": len(fams), "family_lines": sum(len(_lines(p)) for p in fams),
-            "task_lines": sum(len(_lines(p)) for p in fams if p.parent.name == "tasks"),
+            "task_lines": sum(len(_lines(p)) for p in fams if p.parent.name == "tasks"), **layout_free(fams),
             "duplication": duplication(files), "duplication_without_comments": duplication(files, comments=False)}
-    out["family_lines"] = sum(d["family_lines"] for d in out["domains"].values())
+    for key in ("family_lines", "nonspace_chars", "yaml_nodes"):
+        out[key] = sum(d[key] for d in out["domains"].values())
     out["duplication"] = duplication(every)
     out["duplication_without_comments"] = duplication(every, comments=False)
     return out
@@ -80,9 +101,11 @@ def main(argv=None) -> int:
             dup = d["duplication"]
             print(f"{name}: {d['family_lines']} family lines in {d['family_files']} files ({d['task_lines']} in tasks/); "
                   f"{dup['percent']}% of {dup['long_lines']} lines over {MIN_CHARS} characters appear in "
-                  f"{MIN_FILES}+ spec files ({d['duplication_without_comments']['percent']}% without comment lines)")
+                  f"{MIN_FILES}+ spec files ({d['duplication_without_comments']['percent']}% without comment lines); "
+                  f"{d['nonspace_chars']} non-whitespace characters, {d['yaml_nodes']} YAML nodes")
         dup = figures["duplication"]
-        print(f"all: {figures['family_lines']} family lines; {dup['percent']}% duplicated "
+        print(f"all: {figures['family_lines']} family lines, {figures['nonspace_chars']} non-whitespace characters, "
+              f"{figures['yaml_nodes']} YAML nodes; {dup['percent']}% duplicated "
               f"({dup['in_3_or_more_files']} of {dup['long_lines']}; "
               f"{figures['duplication_without_comments']['percent']}% without comment lines)")
     print(json.dumps(figures))
