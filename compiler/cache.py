@@ -146,19 +146,35 @@ class GateMemo:
     families: dict[tuple[str, str], str]
     partial: set[str] = field(default_factory=set)
 
-    def _slot(self, domain: str, family: str, kind: str, fingerprint: str) -> Path | None:
-        content = self.families.get((domain, family))
-        if content is None:
+    def _slot(self, content: str | None, kind: str, fingerprint: str) -> Path | None:
+        if not content:
             return None
         name = _key(content, kind, fingerprint)
         return self.folder / "gate" / name[:2] / f"{name}.json"
 
     def get(self, domain: str, family: str, kind: str, fingerprint: str):
-        slot = self._slot(domain, family, kind, fingerprint)
+        slot = self._slot(self.families.get((domain, family)), kind, fingerprint)
         return None if slot is None else read_entry(slot, fingerprint)
 
     def put(self, domain: str, family: str, kind: str, fingerprint: str, value) -> None:
-        slot = self._slot(domain, family, kind, fingerprint)
+        slot = self._slot(self.families.get((domain, family)), kind, fingerprint)
+        if slot is not None:
+            write_entry(slot, fingerprint, value)
+
+    def domain_key(self, domain: str) -> str | None:
+        """One key over all the domain's families, when the build holds every one of them: the same
+        families gate the same way, probes included."""
+        keys = sorted(f"{family}={key}" for (d, family), key in self.families.items() if d == domain)
+        if domain in self.partial or not keys or any(k.endswith("=") for k in keys):
+            return None
+        return _key(domain, *keys)
+
+    def get_domain(self, domain: str, kind: str, fingerprint: str):
+        slot = self._slot(self.domain_key(domain), kind, fingerprint)
+        return None if slot is None else read_entry(slot, fingerprint)
+
+    def put_domain(self, domain: str, kind: str, fingerprint: str, value) -> None:
+        slot = self._slot(self.domain_key(domain), kind, fingerprint)
         if slot is not None:
             write_entry(slot, fingerprint, value)
 
@@ -169,21 +185,10 @@ def _hash_now(path: str) -> str:
 
 # ---------------------------------------------------------------- entry files
 def write_entry(path: Path, fingerprint: str, payload) -> None:
-    """Write atomically: a temporary file in the same folder, renamed over the entry."""
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
     head = json.dumps({"cache_format": CACHE_FORMAT, "fingerprint": fingerprint,
                        "sha256": hashlib.sha256(body.encode()).hexdigest()})
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(head + "\n" + body)
-        os.replace(tmp, path)
-    except OSError:  # a read-only or full cache folder costs speed, never the build
-        try:
-            os.unlink(tmp)
-        except (OSError, UnboundLocalError):
-            pass
+    write_blob(path, fingerprint, None, (head + "\n" + body).encode())
 
 
 def read_entry(path: Path, fingerprint: str):
@@ -197,4 +202,67 @@ def read_entry(path: Path, fingerprint: str):
             return None
         return json.loads(body)
     except (OSError, ValueError, UnicodeError):
+        return None
+
+
+# ---------------------------------------------------------------- parsed files
+class LoadMemo:
+    """Parsed spec files by (path, content hash): the YAML values with their marks, a `.score` file's
+    instruments. Parsing is most of loading; an unchanged file is read back instead (pickled, behind the
+    same checksummed envelope as every entry; a file that fails to parse is never stored)."""
+
+    def __init__(self, folder: Path | str, hashes: dict[str, str], fingerprint: str | None = None):
+        self.folder = Path(folder) / "parsed"
+        self.hashes = hashes
+        self.fingerprint = fingerprint or compiler_fingerprint()
+
+    def get(self, path, parse):
+        digest = self.hashes.get(str(path))
+        if digest is None:
+            return parse()
+        slot = self.folder / digest[:2] / f"{_key(self.fingerprint, str(path), digest)}.pickle"
+        found = read_blob(slot, self.fingerprint)
+        if found is not None:
+            return found
+        value = parse()
+        write_blob(slot, self.fingerprint, value)
+        return value
+
+
+def write_blob(path: Path, fingerprint: str, value, data: bytes | None = None) -> None:
+    """Write `value` pickled (or `data` as given) atomically: a temporary file in the same folder, renamed
+    over the entry, so a reader sees the old entry or the new one, never half of one."""
+    import pickle
+
+    if data is None:
+        body = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        head = json.dumps({"cache_format": CACHE_FORMAT, "fingerprint": fingerprint,
+                           "sha256": hashlib.sha256(body).hexdigest()}).encode()
+        data = head + b"\n" + body
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except OSError:  # a read-only or full cache folder costs speed, never the build
+        if tmp:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def read_blob(path: Path, fingerprint: str):
+    import pickle
+
+    try:
+        head, _, body = path.read_bytes().partition(b"\n")
+        meta = json.loads(head)
+        if (not isinstance(meta, dict) or meta.get("cache_format") != CACHE_FORMAT
+                or meta.get("fingerprint") != fingerprint or meta.get("sha256") != hashlib.sha256(body).hexdigest()):
+            return None
+        return pickle.loads(body)
+    except Exception:  # noqa: BLE001 - an unreadable entry is only a miss
         return None

@@ -16,12 +16,12 @@ from typing import Callable
 from medgym.compiler import codegen
 from medgym.compiler.domain import build_context, domain_json, domain_rules, env_id, family_cards
 from medgym.compiler import library
-from medgym.compiler.cache import CachedFamily, FamilyCache, file_hashes
+from medgym.compiler.cache import CachedFamily, FamilyCache, LoadMemo, file_hashes
 from medgym.compiler.context import CompiledFamily
 from medgym.compiler.families import compile_family
 from medgym.compiler.flow import check_flow
 from medgym.compiler.instruments import bands_tuple, check_instrument, function_body, input_spec
-from medgym.compiler.load import SpecTree, content_hash, load_tree
+from medgym.compiler.load import SpecTree, content_hash, load_tree, spec_files
 from medgym.compiler.materialize import materialize
 from medgym.compiler.records import parse_field_type
 from medgym.compiler.tools import typed_tool
@@ -68,7 +68,8 @@ def compile_specs(specs: Path | str, out: Path | str, *, force: bool = False, ga
         cached = _cached_manifest(out, files_hash)
         if cached is not None:
             return BuildResult(out, cached, True, time.perf_counter() - started)
-    tree = load_tree(specs)
+    hashes = file_hashes(spec_files(specs)) if cache is not None and specs.is_dir() else {}
+    tree = load_tree(specs, LoadMemo(cache, hashes) if cache is not None else None)
     spec_hash = files_hash if tree.files else ""
     staging = out.parent / f".{out.name}.staging-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
@@ -76,7 +77,7 @@ def compile_specs(specs: Path | str, out: Path | str, *, force: bool = False, ga
     try:
         # Every stage runs on what the stages before it got right, so one run reports the errors of all.
         errors = list(tree.errors)
-        families = FamilyCache(cache, file_hashes(tree.files)) if cache is not None else None
+        families = FamilyCache(cache, hashes) if cache is not None else None
         scope = _Scope(families, _touched_files(only))
         manifest = _build(tree, spec_hash, staging, errors, scope)
         if errors:
@@ -369,8 +370,10 @@ def _domain(name, files, instruments, tables, shared_lib, spec_files, header, ou
     for fam in parts:
         predicates.update(fam.predicates)
     _write(folder / "generate.py", codegen.render("generate.py.j2", domain=name, code=generation, **header))
-    module = codegen.load_module(f"medgym_build_{name}_generate", (folder / "generate.py").read_text(), str(folder / "generate.py"))
     fresh = [fam for fam in parts if isinstance(fam, CompiledFamily)]
+    # only families compiled now are materialised: with every family from the cache, the code is not run
+    module = codegen.load_module(f"medgym_build_{name}_generate", (folder / "generate.py").read_text(),
+                                 str(folder / "generate.py")) if fresh else None
     made, failed = {}, set()
     for fam in fresh:
         count = len(errors)

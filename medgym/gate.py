@@ -15,7 +15,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from medgym.dsl.errors import SpecError
+from medgym.dsl.errors import Position, SpecError
 
 
 def compile_gate(build: Path, memo=None) -> list[SpecError]:
@@ -62,6 +62,16 @@ def _gate_cached(build: Path, name: str, memo) -> list[SpecError]:
     """gate_build for one domain, with each family's reference records and probe rewards taken from
     `memo` when its content was gated before (probes also need the same tuning: they learn from the
     whole domain's train split)."""
+    fingerprint = runtime_fingerprint()
+    whole = memo.get_domain(name, "errors", fingerprint)
+    if isinstance(whole, list):  # every family gated before, together: the same errors, no episode played
+        return [SpecError(m, Position(path, line, col), hint) for m, path, line, col, hint in whole]
+    errors = _gate_families(build, name, memo, fingerprint)
+    memo.put_domain(name, "errors", fingerprint, [[e.message, e.pos.path, e.pos.line, e.pos.col, e.hint] for e in errors])
+    return errors
+
+
+def _gate_families(build: Path, name: str, memo, fingerprint: str) -> list[SpecError]:
     import json
     from dataclasses import asdict
 
@@ -71,7 +81,6 @@ def _gate_cached(build: Path, name: str, memo) -> list[SpecError]:
     from medgym.runtime.env import make_env
     from medgym.runtime.evaluate import _probe_error, _reference_errors, probe_table, run_episode
 
-    fingerprint = runtime_fingerprint()
     env = make_env(build, name)
     tasks = [task for split in SPLITS for task in env.domain.tasks(split)]
     by_family: dict[str, list] = {}
