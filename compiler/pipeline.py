@@ -76,9 +76,9 @@ def compile_specs(specs: Path | str, out: Path | str, *, force: bool = False, ga
     staging.mkdir(parents=True)
     try:
         # Every stage runs on what the stages before it got right, so one run reports the errors of all.
-        errors = list(tree.errors)
         families = FamilyCache(cache, hashes) if cache is not None else None
         scope = _Scope(families, _touched_files(only))
+        errors = [e for e in tree.errors if scope.reports(e)]
         manifest = _build(tree, spec_hash, staging, errors, scope)
         if errors:
             raise SpecErrors(errors)
@@ -125,6 +125,15 @@ class _Scope:
 
     def wants(self, depends: list[str]) -> bool:
         return self.touched is None or any(str(Path(p).resolve()) in self.touched for p in depends)
+
+    def reports(self, error: SpecError) -> bool:
+        """Whether a loading error is this check's business: with files given, one in a family or case
+        file that was not given is not (its domain is then checked without that family)."""
+        path = Path(error.pos.path)
+        if self.touched is None or path.parent.name not in ("tasks", "cases") or str(path.resolve()) in self.touched:
+            return True
+        self.partial.add(path.parent.parent.name)
+        return False
 
     def shared_touched(self) -> bool:
         """Whether a given file can be called by families it does not name (a lib module, table, macro
