@@ -308,7 +308,23 @@ def _pretty(terminal: str) -> str:
     return f"'{pattern.value}'" if pattern.type == "str" else terminal
 
 
+# (start rule, text) -> nodes. Node positions are relative to the text and nodes are frozen, so one text
+# parses once per process (a compile parses the same few hundred expressions thousands of times).
+_PARSED: dict[tuple[str, str], object] = {}
+_PARSED_MAX = 50_000
+
+
 def _parse(text: str, start: str, origin: Position):
+    memo = start != "score_file"
+    if memo and (start, text) in _PARSED:
+        return _PARSED[start, text]
+    result = _parse_now(text, start, origin)
+    if memo and len(_PARSED) < _PARSED_MAX:
+        _PARSED[start, text] = result
+    return result
+
+
+def _parse_now(text: str, start: str, origin: Position):
     try:
         tree = _parser(start).parse(text)
         result = _ToNodes(text).transform(tree)
