@@ -26,6 +26,7 @@ from medgym.compiler.materialize import materialize
 from medgym.compiler.records import parse_field_type
 from medgym.compiler.tools import typed_tool
 from medgym.dsl import build as b
+from medgym.dsl import support
 from medgym.dsl.build import FORMAT_VERSION
 from medgym.dsl.components import COMPONENT_NAMES
 from medgym.dsl.errors import Position, SpecError, SpecErrors, did_you_mean
@@ -187,7 +188,8 @@ def _build(tree: SpecTree, spec_hash: str, out: Path, errors: list[SpecError], s
     _write(out / "instruments.py", codegen.render(
         "instruments.py.j2", instruments=[_instrument_context(c) for c in instruments.values()],
         files=[f for f in files if f.endswith(".score")], **header))
-    ins_module = codegen.load_module("medgym_build_instruments", (out / "instruments.py").read_text(), str(out / "instruments.py"))
+    # imported the way generate.py imports it, so materialising reuses this module instead of compiling it again
+    ins_module = support.load_sibling(str(out / "instruments.py"), "instruments.py")
     _check_examples(instruments, ins_module, errors)
     _write(out / "instruments.json", _json({n: b.InstrumentInfo.model_validate(_instrument_meta(c)).model_dump(mode="json")
                                             for n, c in instruments.items()}))
@@ -378,11 +380,14 @@ def _domain(name, files, instruments, tables, shared_lib, spec_files, header, ou
     predicates = dict(rule_code)
     for fam in parts:
         predicates.update(fam.predicates)
-    _write(folder / "generate.py", codegen.render("generate.py.j2", domain=name, code=generation, **header))
+    generate_py = codegen.render("generate.py.j2", domain=name, code=generation, **header)
+    _write(folder / "generate.py", generate_py)
     fresh = [fam for fam in parts if isinstance(fam, CompiledFamily)]
-    # only families compiled now are materialised: with every family from the cache, the code is not run
-    module = codegen.load_module(f"medgym_build_{name}_generate", (folder / "generate.py").read_text(),
-                                 str(folder / "generate.py")) if fresh else None
+    # Only families compiled now are materialised, so only their code is loaded (generate.py holds every
+    # family's; with none compiled now, nothing is). Without the cache this is the file's text itself.
+    source = generate_py if len(fresh) == len(parts) else codegen.render(
+        "generate.py.j2", domain=name, code=[block for fam in fresh for block in fam.code], **header)
+    module = codegen.load_module(f"medgym_build_{name}_generate", source, str(folder / "generate.py")) if fresh else None
     made, failed = {}, set()
     for fam in fresh:
         count = len(errors)

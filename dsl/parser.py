@@ -28,6 +28,7 @@ def _parser(start: str) -> Lark:
     return Lark.open_from_package(
         "medgym.dsl", "medgym.lark", start=start, parser="lalr", lexer="contextual",
         propagate_positions=True, maybe_placeholders=True, strict=False,
+        cache=True,  # the LALR tables, kept by lark in the temp folder under a hash of grammar and options
     )
 
 
