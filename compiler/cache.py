@@ -266,3 +266,24 @@ def read_blob(path: Path, fingerprint: str):
         return pickle.loads(body)
     except Exception:  # noqa: BLE001 - an unreadable entry is only a miss
         return None
+
+
+class ParseMemo:
+    """The expression and type texts parsed by earlier compiles (dsl.parser keeps them per process): a fresh
+    process starts with them instead of parsing the same few hundred texts again."""
+
+    def __init__(self, folder: Path | str, fingerprint: str | None = None):
+        from medgym.dsl import parser
+
+        self.parser = parser
+        self.fingerprint = fingerprint or compiler_fingerprint()
+        self.path = Path(folder) / "parsed" / f"expressions-{self.fingerprint[:16]}.pickle"
+        known = read_blob(self.path, self.fingerprint)
+        if isinstance(known, dict):
+            parser.remember_parsed(known)
+        self.count = len(parser.parsed_texts())
+
+    def save(self) -> None:
+        parsed = self.parser.parsed_texts()
+        if len(parsed) > self.count:
+            write_blob(self.path, self.fingerprint, parsed)

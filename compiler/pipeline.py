@@ -16,7 +16,7 @@ from typing import Callable
 from medgym.compiler import codegen
 from medgym.compiler.domain import build_context, domain_json, domain_rules, env_id, family_cards
 from medgym.compiler import library
-from medgym.compiler.cache import CachedFamily, FamilyCache, LoadMemo, file_hashes
+from medgym.compiler.cache import CachedFamily, FamilyCache, LoadMemo, ParseMemo, file_hashes
 from medgym.compiler.context import CompiledFamily
 from medgym.compiler.families import compile_family
 from medgym.compiler.flow import check_flow
@@ -70,6 +70,7 @@ def compile_specs(specs: Path | str, out: Path | str, *, force: bool = False, ga
         if cached is not None:
             return BuildResult(out, cached, True, time.perf_counter() - started)
     hashes = file_hashes(spec_files(specs)) if cache is not None and specs.is_dir() else {}
+    parsed = ParseMemo(cache) if cache is not None else None
     tree = load_tree(specs, LoadMemo(cache, hashes) if cache is not None else None)
     spec_hash = files_hash if tree.files else ""
     staging = out.parent / f".{out.name}.staging-{os.getpid()}"
@@ -81,6 +82,8 @@ def compile_specs(specs: Path | str, out: Path | str, *, force: bool = False, ga
         scope = _Scope(families, _touched_files(only))
         errors = [e for e in tree.errors if scope.reports(e)]
         manifest = _build(tree, spec_hash, staging, errors, scope)
+        if parsed is not None:
+            parsed.save()
         if errors:
             raise SpecErrors(errors)
         if gate is not None:

@@ -325,6 +325,19 @@ def _parse(text: str, start: str, origin: Position):
     return result
 
 
+def parsed_texts() -> dict[tuple[str, str], object]:
+    """The texts parsed so far with their nodes (a compile cache keeps them for the next process)."""
+    return dict(_PARSED)
+
+
+def remember_parsed(parsed: dict) -> None:
+    """Take back what parsed_texts() gave (from the same grammar and code: the caller checks)."""
+    for key, nodes in parsed.items():
+        if len(_PARSED) >= _PARSED_MAX:
+            break
+        _PARSED.setdefault(key, nodes)
+
+
 def _parse_now(text: str, start: str, origin: Position):
     try:
         tree = _parser(start).parse(text)
