@@ -142,12 +142,12 @@ class GateMemo:
     `families`: (domain, family) -> content key of the family in this build; `partial`: domains built from
     a subset of their families (validate FILE...), where domain-wide probe means would mislead."""
 
-    folder: Path
+    folder: Path | None
     families: dict[tuple[str, str], str]
     partial: set[str] = field(default_factory=set)
 
     def _slot(self, content: str | None, kind: str, fingerprint: str) -> Path | None:
-        if not content:
+        if not content or self.folder is None:  # no folder: nothing is stored, only `partial` is told
             return None
         name = _key(content, kind, fingerprint)
         return self.folder / "gate" / name[:2] / f"{name}.json"

@@ -16,7 +16,7 @@ from typing import Callable
 from medgym.compiler import codegen
 from medgym.compiler.domain import build_context, domain_json, domain_rules, env_id, family_cards
 from medgym.compiler import library
-from medgym.compiler.cache import CachedFamily, FamilyCache, LoadMemo, ParseMemo, file_hashes
+from medgym.compiler.cache import CachedFamily, FamilyCache, GateMemo, LoadMemo, ParseMemo, file_hashes
 from medgym.compiler.context import CompiledFamily
 from medgym.compiler.families import compile_family
 from medgym.compiler.flow import check_flow
@@ -87,7 +87,12 @@ def compile_specs(specs: Path | str, out: Path | str, *, force: bool = False, ga
         if errors:
             raise SpecErrors(errors)
         if gate is not None:
-            problems = gate(staging, families.gate_memo(scope.keys, scope.partial)) if families else gate(staging)
+            if families is not None:
+                problems = gate(staging, families.gate_memo(scope.keys, scope.partial))
+            elif scope.partial:  # no cache, some families left out: the gate must know not to run the probes
+                problems = gate(staging, GateMemo(None, {}, set(scope.partial)))
+            else:
+                problems = gate(staging)
             if problems:
                 raise SpecErrors(problems)
         _swap(staging, out)

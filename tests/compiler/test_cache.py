@@ -161,3 +161,18 @@ def test_validate_cli_takes_files_and_exits_non_zero_on_error(tmp_path, monkeypa
     bad = runner.invoke(app, ["validate", "--no-gate", str(specs / CAP)])
     assert bad.exit_code == 1
     assert f"{specs / CAP}:" in bad.output and "dispositon" in bad.output
+
+
+def test_validate_files_gates_what_it_checked_and_no_probe_of_a_partial_domain(tmp_path, monkeypatch):
+    from medgym.gate import compile_gate
+    from medgym.runtime import evaluate
+
+    played, tables = [], []
+    real_episode, real_table = evaluate.run_episode, evaluate.probe_table
+    monkeypatch.setattr(evaluate, "run_episode", lambda env, agent, task_id, *a, **k: played.append(task_id)
+                        or real_episode(env, agent, task_id, *a, **k))
+    monkeypatch.setattr(evaluate, "probe_table", lambda *a, **k: tables.append(1) or real_table(*a, **k))
+    specs = reused(tmp_path)
+    assert check_specs(specs, gate=compile_gate, only=[specs / CASE]) == []  # no cache: cap_disposition left out
+    assert played and all("/confused_elder-" in task for task in played)
+    assert tables == []  # probe means over part of a domain would mislead
