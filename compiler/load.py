@@ -5,6 +5,7 @@ Every problem becomes a located `SpecError`; loading goes on after an error so o
 from __future__ import annotations
 
 import hashlib
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,7 +89,24 @@ def spec_files(root: Path) -> list[Path]:
                   and not any(part.startswith(".") for part in p.relative_to(root).parts))
 
 
-def load_tree(root: Path | str) -> SpecTree:
+# a cache.LoadMemo while load_tree(root, memo) runs: parsed files are read back instead of parsed again
+_MEMO: ContextVar = ContextVar("medgym_load_memo", default=None)
+
+
+def load_tree(root: Path | str, memo=None) -> SpecTree:
+    token = _MEMO.set(memo)
+    try:
+        return _load_tree(root)
+    finally:
+        _MEMO.reset(token)
+
+
+def _parsed(path: Path, parse):
+    memo = _MEMO.get()
+    return parse() if memo is None else memo.get(path, parse)
+
+
+def _load_tree(root: Path | str) -> SpecTree:
     root = Path(root)
     tree = SpecTree(root)
     if not root.is_dir():
@@ -102,7 +120,7 @@ def load_tree(root: Path | str) -> SpecTree:
         tree.errors.append(SpecError("missing project manifest medgym.yaml", Position(str(manifest))))
     for path in sorted((root / "instruments").glob("*.score")):
         try:
-            tree.instruments.extend(parse_score_file(path))
+            tree.instruments.extend(_parsed(path, lambda: parse_score_file(path)))
         except SpecError as exc:
             tree.errors.append(exc)
     tree.tables = [t for t in (_load_model(p, m.Table, tree.errors) for p in _yamls(root / "tables")) if t]
@@ -232,7 +250,7 @@ class _Rooted(Marks):
 
 def _load_data(path: Path, errors: list[SpecError]):
     try:
-        return load_yaml(path)
+        return _parsed(path, lambda: load_yaml(path))
     except SpecError as exc:
         errors.append(exc)
         return None, Marks(str(path))

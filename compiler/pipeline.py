@@ -16,23 +16,27 @@ from typing import Callable
 from medgym.compiler import codegen
 from medgym.compiler.domain import build_context, domain_json, domain_rules, env_id, family_cards
 from medgym.compiler import datasets, library
+from medgym.compiler.cache import CachedFamily, FamilyCache, GateMemo, LoadMemo, ParseMemo, file_hashes
+from medgym.compiler.context import CompiledFamily
 from medgym.compiler.families import compile_family
 from medgym.compiler.flow import check_flow
 from medgym.compiler.instruments import bands_tuple, check_instrument, function_body, input_spec
-from medgym.compiler.load import SpecTree, content_hash, load_tree
+from medgym.compiler.load import SpecTree, content_hash, load_tree, spec_files
 from medgym.compiler.materialize import materialize
-from medgym.compiler.images import check_image_lookups, image_tasks, write_images
+from medgym.compiler.images import check_image_lookups, image_fields, image_tasks, write_images
 from medgym.compiler.phases import phase_tasks
 from medgym.compiler.records import parse_field_type
 from medgym.compiler.tools import typed_tool
 from medgym.dsl import build as b
+from medgym.dsl import support
 from medgym.dsl.build import FORMAT_VERSION
 from medgym.dsl.components import COMPONENT_NAMES
 from medgym.dsl.errors import Position, SpecError, SpecErrors, did_you_mean
 from medgym.dsl.types import value_matches
 
 MAX_PYTHON_TOOL_SHARE = 0.10
-Gate = Callable[[Path], list[SpecError]]
+# Called as gate(build) or, with the family cache on, gate(build, memo) (a cache.GateMemo).
+Gate = Callable[..., list[SpecError]]
 
 
 def _version() -> str:
@@ -53,47 +57,105 @@ class BuildResult:
     stages: dict = field(default_factory=dict)
 
 
-def compile_specs(specs: Path | str, out: Path | str, *, force: bool = False, gate: Gate | None = None) -> BuildResult:
-    """Compile `specs` into `out`; raise SpecErrors listing every problem found."""
+def compile_specs(specs: Path | str, out: Path | str, *, force: bool = False, gate: Gate | None = None,
+                  cache: Path | str | None = None, only: list[Path] | None = None) -> BuildResult:
+    """Compile `specs` into `out`; raise SpecErrors listing every problem found.
+
+    `cache`: a folder for the per-family cache (cache.py), None for none. `only`: spec files; compile just
+    the families they touch (and those the cache already holds), as `medgym validate FILE...` does."""
     started = time.perf_counter()
     specs, out = Path(specs), Path(out)
     files_hash = content_hash(specs) if specs.is_dir() else ""
-    if not force and files_hash:
+    if not force and files_hash and only is None:
         # A build is only ever written from specs that compiled cleanly, so equal hashes need no parsing.
         cached = _cached_manifest(out, files_hash)
         if cached is not None:
             return BuildResult(out, cached, True, time.perf_counter() - started)
-    tree = load_tree(specs)
+    hashes = file_hashes(spec_files(specs)) if cache is not None and specs.is_dir() else {}
+    parsed = ParseMemo(cache) if cache is not None else None
+    tree = load_tree(specs, LoadMemo(cache, hashes) if cache is not None else None)
     spec_hash = files_hash if tree.files else ""
     staging = out.parent / f".{out.name}.staging-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
         # Every stage runs on what the stages before it got right, so one run reports the errors of all.
-        errors = list(tree.errors)
-        manifest = _build(tree, spec_hash, staging, errors)
+        families = FamilyCache(cache, hashes) if cache is not None else None
+        scope = _Scope(families, _touched_files(only))
+        errors = [e for e in tree.errors if scope.reports(e)]
+        manifest = _build(tree, spec_hash, staging, errors, scope)
+        if parsed is not None:
+            parsed.save()
         if errors:
             raise SpecErrors(errors)
         if gate is not None:
-            problems = gate(staging)
+            if families is not None:
+                problems = gate(staging, families.gate_memo(scope.keys, scope.partial))
+            elif scope.partial:  # no cache, some families left out: the gate must know not to run the probes
+                problems = gate(staging, GateMemo(None, {}, set(scope.partial)))
+            else:
+                problems = gate(staging)
             if problems:
                 raise SpecErrors(problems)
         _swap(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return BuildResult(out, manifest, False, time.perf_counter() - started)
+    stats = vars(families.stats) if families else {"compiled": scope.compiled, "cached": 0, "skipped": scope.skipped}
+    return BuildResult(out, manifest, False, time.perf_counter() - started, {"families": dict(stats)})
 
 
-def check_specs(specs: Path | str, gate: Gate | None = None) -> list[SpecError]:
-    """Everything `compile` checks, writing nothing that survives (for `medgym validate` and pre-commit)."""
+def check_specs(specs: Path | str, gate: Gate | None = None, cache: Path | str | None = None,
+                only: list[Path] | None = None) -> list[SpecError]:
+    """Everything `compile` checks, writing nothing that survives but cache entries (for `medgym validate`
+    and pre-commit); with `only`, just what those files touch."""
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="medgym-validate-") as tmp:
         try:
-            compile_specs(specs, Path(tmp) / "build", force=True, gate=gate)
+            compile_specs(specs, Path(tmp) / "build", force=True, gate=gate, cache=cache, only=only)
         except SpecErrors as exc:
             return exc.errors
     return []
+
+
+def _touched_files(only) -> set[str] | None:
+    return None if only is None else {str(Path(p).resolve()) for p in only}
+
+
+@dataclass
+class _Scope:
+    """What this compile builds: the cache (or None), the files `validate FILE...` was given (None: all),
+    and what it found: each family's content key for the gate, the domains built from a subset."""
+
+    cache: FamilyCache | None
+    touched: set[str] | None
+    keys: dict = field(default_factory=dict)
+    partial: set = field(default_factory=set)
+    compiled: int = 0
+    skipped: int = 0
+
+    def wants(self, depends: list[str]) -> bool:
+        return self.touched is None or any(str(Path(p).resolve()) in self.touched for p in depends)
+
+    def reports(self, error: SpecError) -> bool:
+        """Whether a loading error is this check's business: with files given, one in a family or case
+        file that was not given is not (its domain is then checked without that family)."""
+        path = Path(error.pos.path)
+        if self.touched is None or path.parent.name not in ("tasks", "cases") or str(path.resolve()) in self.touched:
+            return True
+        self.partial.add(path.parent.parent.name)
+        return False
+
+    def shared_touched(self) -> bool:
+        """Whether a given file can be called by families it does not name (a lib module, table, macro
+        file, instrument), rather than being a family's own file."""
+        return any(Path(p).parent.name not in ("tasks", "cases") for p in self.touched or ())
+
+    def count(self, kind: str):
+        if self.cache is not None:
+            setattr(self.cache.stats, kind, getattr(self.cache.stats, kind) + 1)
+        elif kind in ("compiled", "skipped"):
+            setattr(self, kind, getattr(self, kind) + 1)
 
 
 
@@ -116,7 +178,7 @@ def _swap(staging: Path, out: Path):
 
 
 # ---------------------------------------------------------------- the build
-def _build(tree: SpecTree, spec_hash: str, out: Path, errors: list[SpecError]) -> dict:
+def _build(tree: SpecTree, spec_hash: str, out: Path, errors: list[SpecError], scope: "_Scope | None" = None) -> dict:
     """Check and generate into `out`, appending to `errors`. A part is checked only when everything it
     depends on loaded cleanly, so no error is only the echo of an earlier one (an "unknown tool" because
     tools.yaml did not load); the parts that did load are all checked."""
@@ -136,7 +198,8 @@ def _build(tree: SpecTree, spec_hash: str, out: Path, errors: list[SpecError]) -
     _write(out / "instruments.py", codegen.render(
         "instruments.py.j2", instruments=[_instrument_context(c) for c in instruments.values()],
         files=[f for f in files if f.endswith(".score")], **header))
-    ins_module = codegen.load_module("medgym_build_instruments", (out / "instruments.py").read_text(), str(out / "instruments.py"))
+    # imported the way generate.py imports it, so materialising reuses this module instead of compiling it again
+    ins_module = support.load_sibling(str(out / "instruments.py"), "instruments.py")
     _check_examples(instruments, ins_module, errors)
     _write(out / "instruments.json", _json({n: b.InstrumentInfo.model_validate(_instrument_meta(c)).model_dump(mode="json")
                                             for n, c in instruments.items()}))
@@ -148,7 +211,8 @@ def _build(tree: SpecTree, spec_hash: str, out: Path, errors: list[SpecError]) -
     for name, domain_files in tree.domains.items():
         if name in skipped:
             continue
-        summary = _domain(name, domain_files, instruments, tables, shared_lib, files, header, out, errors)
+        summary = _domain(name, domain_files, instruments, tables, shared_lib, files, header, out, errors,
+                          scope or _Scope(None, None))
         if summary is None:
             continue
         manifest["domains"][name] = summary
@@ -289,65 +353,164 @@ def _tables(tree: SpecTree, errors) -> dict:
     return out
 
 
-def _instrument_use(ctx, families) -> dict[str, dict]:
+def _instrument_use(ctx, families: list[CachedFamily]) -> dict[str, dict]:
     """instrument -> the tools that expose it and the families whose truths call it."""
     use: dict[str, dict] = {}
     for tool in ctx.tools.values():
         if tool["kind"] == "instrument":
             use.setdefault(tool["instrument"], {"tools": [], "families": []})["tools"].append(tool["name"])
     for fam in families:
-        for name in sorted(fam.instruments_used(ctx.instruments)):
+        for name in fam.instruments:
             use.setdefault(name, {"tools": [], "families": []})["families"].append(fam.name)
     return dict(sorted(use.items()))
 
 
-def _domain(name, files, instruments, tables, shared_lib, spec_files, header, out: Path, errors) -> dict | None:
+def _domain(name, files, instruments, tables, shared_lib, spec_files, header, out: Path, errors, scope: _Scope) -> dict | None:
     before = len(errors)
     ctx = build_context(name, files, instruments, tables, errors, shared_lib)
     if ctx is None:
         return None
     rule_code, rules = domain_rules(files, ctx, errors)
     check_image_lookups(ctx, {t.model.name: t.marks for t in files.tools}, errors)
-    families = [f for f in (compile_family(loaded, ctx, errors) for loaded in files.families) if f is not None]
+    core = _core_files(files, ctx, instruments, tables)
+    domain_key = scope.cache.domain_key(core) if scope.cache else ""
+    parts: list = []  # per family file: a CachedFamily (from the cache) or a CompiledFamily (compiled now)
+    for loaded in files.families:
+        part = _cached_or_compiled(name, loaded, ctx, domain_key, core, scope, errors)
+        if part is not None:
+            parts.append(part)
     seen = set()
-    for fam in families:
+    for fam in parts:
         if fam.name in seen:
-            errors.append(SpecError(f"family '{fam.name}' is defined twice", fam.marks.at(("family",))))
+            errors.append(SpecError(f"family '{fam.name}' is defined twice", _family_pos(fam, files)))
         seen.add(fam.name)
     if len(errors) > before:
         return None
     folder = out / name
-    generation = [block for fam in families for block in fam.code]
+    generation = [block for fam in parts for block in fam.code]
     predicates = dict(rule_code)
-    for fam in families:
+    for fam in parts:
         predicates.update(fam.predicates)
-    _write(folder / "generate.py", codegen.render("generate.py.j2", domain=name, code=generation, **header))
-    module = codegen.load_module(f"medgym_build_{name}_generate", (folder / "generate.py").read_text(), str(folder / "generate.py"))
-    tasks, images = [], {}
-    for fam in families:
-        made = phase_tasks(fam, module, materialize(fam, ctx, module, errors), errors)
-        tasks.extend(image_tasks(fam, ctx, files.folder, made, images, errors))
-    errors.extend(check_flow(families, ctx, module, tasks))  # every reference value must be observable
-    errors.extend(datasets.check_splits(families, tasks))  # no evaluation item in train
+    generate_py = codegen.render("generate.py.j2", domain=name, code=generation, **header)
+    _write(folder / "generate.py", generate_py)
+    fresh = [fam for fam in parts if isinstance(fam, CompiledFamily)]
+    # Only families compiled now are materialised, so only their code is loaded (generate.py holds every
+    # family's; with none compiled now, nothing is). Without the cache this is the file's text itself.
+    source = generate_py if len(fresh) == len(parts) else codegen.render(
+        "generate.py.j2", domain=name, code=[block for fam in fresh for block in fam.code], **header)
+    module = codegen.load_module(f"medgym_build_{name}_generate", source, str(folder / "generate.py")) if fresh else None
+    made, failed, images = {}, set(), {}
+    for fam in fresh:
+        count = len(errors)
+        tasks = phase_tasks(fam, module, materialize(fam, ctx, module, errors), errors)
+        made[fam.name] = image_tasks(fam, ctx, files.folder, tasks, images, errors)
+        if len(errors) > count:
+            failed.add(fam.name)
+    for fam in fresh:  # every reference value must be observable
+        found = check_flow([fam], ctx, module, made[fam.name])
+        errors.extend(found)
+        if found:
+            failed.add(fam.name)
+    # no evaluation item in train (dataset families are never cached, so all of them are here)
+    errors.extend(datasets.check_splits(fresh, [t for fam in fresh for t in made[fam.name]]))
+    summaries = [fam if isinstance(fam, CachedFamily) else _summary(fam, ctx, made[fam.name], name, domain_key, scope, instruments)
+                 for fam in parts if fam.name not in failed]
+    for fam in summaries:
+        scope.keys[(name, fam.name)] = fam.content_key
     if len(errors) > before:
         return None
-    compiled = domain_json(files, ctx, rules, family_cards(families, None))
+    cards = {}
+    for fam in summaries:
+        cards.update(fam.card)
+    compiled = domain_json(files, ctx, rules, cards)
     if images:
         compiled = compiled.model_copy(update={"images": b.Domain.model_validate(
             {**compiled.model_dump(mode="json"), "images": write_images(images, folder)}).images})
     mine = [f for f in spec_files if f.startswith(f"domains/{name}/")]
-    _write(folder / "env.py", codegen.render("env.py.j2", domain=compiled, families=[f.name for f in families],
+    _write(folder / "env.py", codegen.render("env.py.j2", domain=compiled, families=[f.name for f in parts],
                                              components=COMPONENT_NAMES, code=list(predicates.values()),
                                              predicates=list(predicates), files=mine, **header))
     _write(folder / "domain.json", _json(compiled.model_dump(mode="json")))
     _write(folder / "tools.json", _json([typed_tool(t).openai() for t in ctx.tools.values()]))
     splits = {split: [] for split in b.SPLITS}
-    for task in tasks:  # written through the build format's model: a task the runtime would refuse fails here
-        splits[task["split"]].append(b.Task.model_validate(task).model_dump_json())
+    for fam in summaries:
+        for split, line in fam.tasks:
+            splits[split].append(line)
     for split, items in splits.items():
         _write(folder / "tasks" / f"{split}.jsonl", "\n".join(items))
     used = {t["instrument"] for t in ctx.tools.values() if t["kind"] == "instrument"}
-    return {"env_id": compiled.env_id, "tools": len(ctx.tools), "instruments": len(used), "tasks": len(tasks),
-            "instrument_use": _instrument_use(ctx, families), "datasets": datasets.summaries(families),
-            "families": len(families), "splits": {k: len(v) for k, v in splits.items()},
+    return {"env_id": compiled.env_id, "tools": len(ctx.tools), "instruments": len(used),
+            "tasks": sum(len(fam.tasks) for fam in summaries), "instrument_use": _instrument_use(ctx, summaries),
+            "datasets": datasets.summaries(fresh),
+            "families": len(parts), "splits": {k: len(v) for k, v in splits.items()},
             "python_tools": sum(1 for t in ctx.tools.values() if t["kind"] == "python")}
+
+
+def _core_files(files, ctx, instruments: dict, tables: dict) -> list[str]:
+    """The files every family of the domain depends on: its domain, record and tools and the instruments
+    and tables its tools use (a family's own file, bases, defaults and what it calls are its `sources`)."""
+    core = [str(files.folder / name) for name in ("domain.yaml", "record.yaml", "tools.yaml")]
+    if files.domain is not None:
+        core.append(str(files.folder / files.domain.model.policy))
+    for tool in ctx.tools.values():
+        if tool.get("instrument") in instruments:
+            core.append(instruments[tool["instrument"]].decl.path)
+        table = tables.get(tool.get("table") or "")
+        if table is not None:
+            core.extend(_table_files(table, files))
+    return core
+
+
+def _table_files(table, files) -> list[str]:
+    folders = [files.folder / "tables", files.folder.parent.parent / "tables"]
+    return [str(p) for folder in folders for p in sorted(folder.glob("*.y*ml")) if _names_table(p, table.name)]
+
+
+def _names_table(path: Path, name: str) -> bool:
+    try:
+        return f"name: {name}" in path.read_text(encoding="utf-8")
+    except (OSError, UnicodeError):
+        return True
+
+
+def _family_pos(fam, files) -> Position:
+    if isinstance(fam, CompiledFamily):
+        return fam.marks.at(("family",))
+    return Position(fam.card.get(fam.name, {}).get("file", str(files.folder)))
+
+
+def _cached_or_compiled(domain, loaded, ctx, domain_key, core, scope: _Scope, errors):
+    """The family from the cache when nothing it depends on changed; else compiled now (or, when
+    `validate FILE...` touched none of its files, None: not checked this time)."""
+    family_file = loaded.marks.path
+    # A dataset family's split check and manifest entry need its items, and an image's copy into the build
+    # needs the tasks' files: those families are compiled every time.
+    cacheable = getattr(loaded.model, "dataset", None) is None and not image_fields(ctx)
+    if scope.cache is not None and cacheable:
+        hit = scope.cache.lookup(domain, domain_key, family_file)
+        if hit is not None:
+            scope.count("cached")
+            return hit
+    if scope.touched is not None:
+        # What it depended on last time it compiled; never compiled: its own files, and whatever shared
+        # file was given (which of them its expressions call is known only once it compiles).
+        known = scope.cache.previous(domain, family_file) if scope.cache else None
+        depends = core + (list(known.sources) if known else loaded.sources)
+        if not scope.wants(depends) and (known is not None or not scope.shared_touched()):
+            scope.count("skipped")
+            scope.partial.add(domain)
+            return None
+    scope.count("compiled")
+    return compile_family(loaded, ctx, errors)
+
+
+def _summary(fam: CompiledFamily, ctx, tasks: list[dict], domain, domain_key, scope: _Scope, instruments) -> CachedFamily:
+    """What the build keeps of a family compiled now; stored in the cache (it compiled cleanly)."""
+    # written through the build format's model: a task the runtime would refuse fails here
+    lines = [[task["split"], b.Task.model_validate(task).model_dump_json()] for task in tasks]
+    calls = sorted(fam.instruments_used(ctx.instruments))
+    summary = CachedFamily(fam.name, list(fam.code), dict(fam.predicates), family_cards([fam], None), calls, lines)
+    if scope.cache is None:
+        return summary
+    depends = fam.sources + [instruments[c].decl.path for c in calls if c in instruments]
+    return scope.cache.store(domain, domain_key, fam.marks.path, summary, list(dict.fromkeys(depends)))

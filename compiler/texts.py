@@ -118,6 +118,11 @@ class Text:
 def compile_text(text: str, pos: Position, what: str, errors: list[SpecError], env: "TextEnv | None" = None) -> Text | None:
     """The compiled template, or None after recording a located error."""
     jinja = env.jinja if env is not None else _JINJA
+    # a text that compiled cleanly in this sandbox compiles to the same template (inherited history
+    # answers and tickets recur across scenarios and families); failures are not kept (they carry `pos`)
+    compiled = jinja.__dict__.setdefault("medgym_templates", {})
+    if text in compiled:
+        return Text(compiled[text], pos.offset(0), what)
     try:
         tree = jinja.parse(text)
         template = jinja.from_string(tree)
@@ -131,7 +136,12 @@ def compile_text(text: str, pos: Position, what: str, errors: list[SpecError], e
     if problem is not None:
         errors.append(SpecError(f"template error in {what}: {problem[0]}", problem[1]))
         return None
+    if len(compiled) < _COMPILED_MAX:
+        compiled[text] = template
     return Text(template, pos.offset(0), what)  # runtime errors point at the text, not at its key
+
+
+_COMPILED_MAX = 20_000  # templates kept per sandbox
 
 
 def _missing_template(tree: nodes.Template, env: "TextEnv | None", pos: Position):

@@ -28,6 +28,7 @@ def _parser(start: str) -> Lark:
     return Lark.open_from_package(
         "medgym.dsl", "medgym.lark", start=start, parser="lalr", lexer="contextual",
         propagate_positions=True, maybe_placeholders=True, strict=False,
+        cache=True,  # the LALR tables, kept by lark in the temp folder under a hash of grammar and options
     )
 
 
@@ -308,7 +309,36 @@ def _pretty(terminal: str) -> str:
     return f"'{pattern.value}'" if pattern.type == "str" else terminal
 
 
+# (start rule, text) -> nodes. Node positions are relative to the text and nodes are frozen, so one text
+# parses once per process (a compile parses the same few hundred expressions thousands of times).
+_PARSED: dict[tuple[str, str], object] = {}
+_PARSED_MAX = 50_000
+
+
 def _parse(text: str, start: str, origin: Position):
+    memo = start != "score_file"
+    if memo and (start, text) in _PARSED:
+        return _PARSED[start, text]
+    result = _parse_now(text, start, origin)
+    if memo and len(_PARSED) < _PARSED_MAX:
+        _PARSED[start, text] = result
+    return result
+
+
+def parsed_texts() -> dict[tuple[str, str], object]:
+    """The texts parsed so far with their nodes (a compile cache keeps them for the next process)."""
+    return dict(_PARSED)
+
+
+def remember_parsed(parsed: dict) -> None:
+    """Take back what parsed_texts() gave (from the same grammar and code: the caller checks)."""
+    for key, nodes in parsed.items():
+        if len(_PARSED) >= _PARSED_MAX:
+            break
+        _PARSED.setdefault(key, nodes)
+
+
+def _parse_now(text: str, start: str, origin: Position):
     try:
         tree = _parser(start).parse(text)
         result = _ToNodes(text).transform(tree)

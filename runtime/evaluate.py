@@ -325,9 +325,12 @@ def _reference_errors(domain, oracle: dict[str, dict]) -> list[SpecError]:
 
 
 def probe_table(env: MedEnv, oracle: dict[str, dict] | None = None, probes=PROBES,
-                splits=HELD_OUT) -> dict[str, dict]:
+                splits=HELD_OUT, play: Callable[[str, Task], float] | None = None) -> dict[str, dict]:
     """Each probe's mean reward on the domain's held-out tasks against its ceiling: {probe: row}, each row
-    with mean, ceiling (absolute), ok, the reference's mean and the families where the probe does best."""
+    with mean, ceiling (absolute), ok, the reference's mean and the families where the probe does best.
+    `play(probe, task)`: the probe's reward on a task (default: play the episode; the gate's cache
+    answers from its store)."""
+    play = play or (lambda probe, task: run_episode(env, make_agent(probe), task.task_id, probe, keep_transcript=False)["reward"])
     tasks = [task for split in splits for task in env.domain.tasks(split)]
     if oracle is None:
         oracle = {t.task_id: run_episode(env, OracleAgent(), t.task_id, keep_transcript=False) for t in tasks}
@@ -338,8 +341,7 @@ def probe_table(env: MedEnv, oracle: dict[str, dict] | None = None, probes=PROBE
     for probe in probes:
         by_family = defaultdict(list)
         for task in tasks:
-            record = run_episode(env, make_agent(probe), task.task_id, probe, keep_transcript=False)
-            by_family[task.family].append(record["reward"])
+            by_family[task.family].append(play(probe, task))
         rewards = [r for values in by_family.values() for r in values]
         declared = ceilings[probe].ceiling if probe in ceilings else 0.25
         if not isinstance(declared, float):  # below_reference: relative to the reference solution's mean

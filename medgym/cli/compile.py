@@ -22,6 +22,7 @@ def compile_command(
     out: Path = typer.Option(Path("build"), "--out", "-o", help="the build folder to write"),
     force: bool = typer.Option(False, "--force", help="recompile even if the specs are unchanged"),
     gate: bool = typer.Option(True, "--gate/--no-gate", help="play every reference solution and require its threshold"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="compile and gate every family, not only the changed ones"),
     as_json: bool = typer.Option(False, "--json", help="print the manifest as JSON on stdout"),
 ) -> None:
     """Compile SPECS into a build folder: envs, OpenAI tool lists, task datasets and a manifest."""
@@ -32,7 +33,8 @@ def compile_command(
     if not specs.is_dir():
         abort(f"{specs}: no such spec folder")
     try:
-        result = compile_specs(specs, out, force=force, gate=compile_gate if gate else None)
+        result = compile_specs(specs, out, force=force, gate=compile_gate if gate else None,
+                               cache=None if no_cache else family_cache())
     except SpecErrors as exc:
         _report(exc.errors)
         raise typer.Exit(1)
@@ -48,23 +50,38 @@ def compile_command(
 def validate_command(
     paths: list[Path] = typer.Argument(..., help="spec folders or files inside them (pre-commit passes files)"),
     gate: bool = typer.Option(True, "--gate/--no-gate", help="also play every reference solution"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="check every family, not only the changed ones"),
 ) -> None:
-    """Check specs without keeping a build; exit 0, or 1 with `file:line:col: message` lines."""
+    """Check specs without keeping a build; exit 0, or 1 with `file:line:col: message` lines.
+
+    A folder checks everything in it; files check only what they touch: a family file its family, a lib
+    module, table, defaults file or macro file the families that use it, a domain's own files its domain."""
     from medgym.compiler.pipeline import check_specs
     from medgym.gate import compile_gate
 
-    roots = []
+    roots: dict[Path, list[Path] | None] = {}  # spec folder -> the files given in it (None: all of it)
     for path in paths:
         root = _spec_root(path)
         if root is None:
             abort(f"{path}: not inside a spec folder (no medgym.yaml above it)")
-        if root not in roots:
-            roots.append(root)
-    errors = [e for root in roots for e in check_specs(root, gate=compile_gate if gate else None)]
+        if path.is_dir() or roots.get(root, []) is None:
+            roots[root] = None
+        else:
+            roots.setdefault(root, []).append(path.resolve())
+    cache = None if no_cache else family_cache()
+    errors = [e for root, only in roots.items()
+              for e in check_specs(root, gate=compile_gate if gate else None, cache=cache, only=only)]
     if errors:
         _report(errors)
         raise typer.Exit(1)
     console_err.print(f"[green]ok[/]: {', '.join(str(r) for r in roots)}", highlight=False)
+
+
+def family_cache() -> Path:
+    """Where compile and validate keep the per-family cache: `$MEDGYM_CACHE_DIR/compile`."""
+    from medgym.runtime.paths import cache_dir
+
+    return cache_dir() / "compile"
 
 
 def _spec_root(path: Path) -> Optional[Path]:
