@@ -11,7 +11,8 @@ from medgym.compiler.records import Record
 from medgym.dsl import nodes as n
 from medgym.dsl.checker import Checker, Scope
 from medgym.dsl.errors import SpecError, did_you_mean
-from medgym.dsl.types import ANY, TEXT, AnyT, BoolT, EnumT, ListT, NumT, RecordT, TextT, Type
+from medgym.dsl import units as u
+from medgym.dsl.types import SERIES_TIME_UNIT, ANY, TEXT, AnyT, BoolT, EnumT, ListT, NumT, RecordT, SeriesT, TextT, Type
 
 def _sources(fam, marks, scenario_name, scenario, ctx, errors) -> dict[tuple, Source]:
     """Every value source of one scenario, later layers overriding earlier ones."""
@@ -159,6 +160,8 @@ def _fit(target, source: Source, t: Type, typed, ctx: DomainContext, scope: Scop
     if source.kind == "expr":
         checker = Checker(scope, source.origin)
         return want, checker.coerce(typed, t, want, source.expr, where)
+    if source.dist == "series" or isinstance(want, SeriesT):
+        return want, _fit_series(source, typed, want, where, scope)
     if source.dist == "choice":
         values = source.params[0]
         bad = [v for v in values if not literal_fits(want, list(v) if isinstance(v, tuple) else v)]
@@ -168,6 +171,29 @@ def _fit(target, source: Source, t: Type, typed, ctx: DomainContext, scope: Scop
     if isinstance(want, BoolT) != (source.dist == "bernoulli") or isinstance(want, (TextT, EnumT, ListT)):
         raise SpecError(f"a {source.dist} distribution cannot fill {where} ({want.describe()})", source.pos)
     return want, typed
+
+
+def _fit_series(source: Source, typed, want, where: str, scope: Scope) -> tuple:
+    """A series generator's parameters in the field's units: times in hours, values in the field's unit."""
+    from medgym.compiler.expressions import SERIES_TIMES
+
+    if not isinstance(want, SeriesT):
+        raise SpecError(f"a series cannot fill {where} ({want.describe()})", source.pos)
+    if source.dist != "series":
+        raise SpecError(f"{where} is {want.describe()}: fill it with {{series: {{every: ..., over: ..., "
+                        f"baseline: ...}}}} or a list of {{time, value}} rows", source.pos)
+    out = []
+    for key, (expr, t), (node, origin) in zip(source.keys, typed, source.params):
+        checker = Checker(scope, origin)
+        if key in SERIES_TIMES or key.endswith(".at"):
+            if t.unit is None or u.lookup(t.unit).dimension != "time":
+                shown = "a number without a unit" if t.unit is None else u.describe(u.lookup(t.unit))
+                raise SpecError(f"series {key} must be a time (e.g. `4 h`), but it is {shown}", origin)
+            out.append(checker.convert(expr, t, NumT(SERIES_TIME_UNIT), node, f"series {key}"))
+        else:
+            out.append(checker.convert(expr, t, NumT(want.item.unit, analyte=want.item.analyte), node,
+                                       f"series {key} of {where}"))
+    return tuple(out)
 
 
 def _dependencies(source: Source, ctx: DomainContext) -> set[tuple]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from medgym.dsl import models as m
 from medgym.dsl.errors import Position, SpecError
 from medgym.dsl.parser import parse_type
-from medgym.dsl.types import TEXT, NumT, RecordT, Type, from_ref
+from medgym.dsl.types import TEXT, NumT, RecordT, SeriesT, Type, from_ref
 from medgym.dsl.yamlpos import Marks
 
 
@@ -72,6 +72,7 @@ def _group_type(name, children: dict, loc: tuple, prefix: str, marks: Marks, fie
 
 def _valid_span(span, t, one_sided: bool) -> bool:
     low, high = span
+    t = t.item if isinstance(t, SeriesT) else t  # a series' limits apply to each value
     if not isinstance(t, NumT) or (low is None and high is None):
         return False
     if None in (low, high):
@@ -84,8 +85,9 @@ def field_summary(record: Record) -> dict:
     out = {}
     for path, info in record.fields.items():
         entry = {"type": info.type.describe()}
-        if isinstance(info.type, NumT) and info.type.unit:
-            entry["unit"] = info.type.unit
+        number = info.type.item if isinstance(info.type, SeriesT) else info.type
+        if isinstance(number, NumT) and number.unit:
+            entry["unit"] = number.unit
         for bound in ("reference", "critical"):
             if getattr(info.spec, bound) is not None:
                 entry[bound] = list(getattr(info.spec, bound))

@@ -256,7 +256,8 @@ class Tool(Spec):
     reveals: str | None = None
     instrument: Name | None = None
     table: Name | None = None
-    key_param: Name | None = None
+    key_param: Name | list[Name] | None = Field(None, description="table: the param holding the key, or one param "
+                                                                "per key of a multi-key table, in its key order")
     question_param: Name | None = None
     op: Literal["search", "read"] | None = None
     function: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -395,9 +396,19 @@ class Table(Spec):
     name: Name
     description: str = ""
     source: str = Field(min_length=3, description="where the numbers come from")
-    key: Name
+    key: Name | list[Name] = Field(description="the key column, or several (a row is found by all of them)")
+    unordered: bool = Field(False, description="two keys that form a pair: a lookup finds the row in either order "
+                                               "(drug A + drug B)")
+    classes: dict[Name, list[str]] = Field(default_factory=dict, description="class -> its members: a key cell "
+                                           "naming a class matches every member (any NSAID + any anticoagulant); "
+                                           "a row naming the values themselves wins over a class row")
     columns: dict[Name, str]
-    rows: list[dict[str, Any]] = Field(min_length=1)
+    rows: list[dict[str, Any]] = Field(min_length=1, description="one mapping per row: every column, and "
+                                       "optionally `source:`, that row's own provenance")
+
+    @property
+    def keys(self) -> list[str]:
+        return [self.key] if isinstance(self.key, str) else list(self.key)
 
 
 SPEC_KINDS: dict[str, type[Spec]] = {
