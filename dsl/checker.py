@@ -133,6 +133,10 @@ class Checker:
         item_t = checked[0][1]
         items = [checked[0][0]]
         for (expr, t), raw in zip(checked[1:], node.items[1:]):
+            if isinstance(item_t, EnumT) and isinstance(t, EnumT):  # [drug_a, drug_b]: words of either enum
+                item_t = self.join(item_t, t, raw)
+                items.append(expr)
+                continue
             items.append(self.coerce(expr, t, item_t, raw, "list item"))
         return replace(node, items=tuple(items)), ListT(item_t)
 
