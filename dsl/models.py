@@ -60,7 +60,9 @@ class ProjectManifest(Spec):
 # ---------------------------------------------------------------- record schema
 class RecordField(Spec):
     type: str = Field(description="a type: bool, int [unit] [of analyte], number [unit] [of analyte], text, date, "
-                                  "enum(a, b), list[T]")
+                                  "enum(a, b), list[T], series(number unit) (timestamped rows, sampled by "
+                                  "`normal: {series: {every: 4 h, over: 72 h, baseline: ..., trend: ..., noise: ..., "
+                                  "events: [{at: ..., shift: ...}], clip: [low, high]}}`)")
     description: str = ""
     normal: Value | None = Field(None, description="healthy default: a distribution, a literal or an =expression")
     round: int | None = Field(None, ge=0, le=6, description="decimals kept when sampling")
