@@ -125,7 +125,7 @@ def _check_family(fam: CompiledFamily, ctx: DomainContext, module, matcher, task
             walk, memo = walks.setdefault(id(seen), (Walk(set(seen)), {}))
             for found, chain in _unknown([use], walk, scen, memo):
                 if chain[-1] not in reported:
-                    reported[chain[-1]] = _error(found, chain, scen, task, len(scenarios) > 1, ctx)
+                    reported[chain[-1]] = _error(found, chain, scen, task, len(scenarios) > 1, ctx, walk)
         scen.env = None
     return list(reported.values())
 
@@ -585,8 +585,15 @@ def _analysed(ctx: DomainContext, text: str) -> str:
     return ctx.texts.analysis_text(text) if ctx.texts is not None else text
 
 
-def _error(use: Use, chain: tuple, scen: Scenario, task: dict, many: bool, ctx: DomainContext) -> SpecError:
+def _error(use: Use, chain: tuple, scen: Scenario, task: dict, many: bool, ctx: DomainContext,
+           walk: Walk | None = None) -> SpecError:
     first, leaf = chain[0], chain[-1]
+    if walk is not None and any(f[0] == "rows" and f[1] == leaf for f in walk.seen):
+        message = (f"{use.what.format(value=_show(first) + (f' (computed from {_show(leaf)})' if len(chain) > 1 else ''))}, "
+                   f"but the windowed lookups before it show only some rows of {_show(leaf)}")
+        return SpecError(message, use.origin().shifted(*use.reads[0].at),
+                         "widen since/until/last_n to cover every row the expression's window reads, or look the whole "
+                         "series up")
     shown = _show(first) + (f" (computed from {_show(leaf)})" if len(chain) > 1 else "")
     where = f" in scenario '{scen.name}' (task {task['index']})" if many else ""
     if leaf[0] == "let":

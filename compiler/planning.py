@@ -38,6 +38,8 @@ class _FieldMarks:
         self.info = info
 
     def at(self, loc, key=False):
+        if self.info.marks is not None and len(loc) > 1:  # inside the value: the key at fault
+            return self.info.marks.at(self.info.loc + tuple(loc), key=key)
         return self.info.pos
 
     def expression_origin(self, loc):

@@ -17,6 +17,8 @@ class FieldInfo:
     spec: m.RecordField
     pos: Position
     normal_pos: Position | None = None  # where the field's `normal` value is written
+    marks: Marks | None = None  # record.yaml's positions, and the field's place in it: errors inside its
+    loc: tuple = ()  # `normal` (a series generator's keys) point at the key at fault
 
 
 @dataclass
@@ -65,7 +67,7 @@ def _group_type(name, children: dict, loc: tuple, prefix: str, marks: Marks, fie
                 errors.append(SpecError(f"'{bound}' needs a number field and low <= high"
                                         + (" (null for an open side)" if bound != "range" else ""),
                                         marks.at(here + (bound,))))
-        fields[path] = FieldInfo(path, t, node, marks.at(here), marks.at(here + ("normal",)))
+        fields[path] = FieldInfo(path, t, node, marks.at(here), marks.at(here + ("normal",)), marks, here)
         members.append((key, t))
     return RecordT(name, tuple(members))
 

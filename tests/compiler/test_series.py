@@ -135,13 +135,13 @@ MISUSES = [
     ("window_in_kg", RESP, "max_over(case.vitals.rr, 24 h)", "max_over(case.vitals.rr, 6 kg)",
      f"{RESP}:25:42: the window of max_over() must be a time, but '6 kg' is kg (mass)"),
     ("generator_every_in_kg", RECORD, "every: 4 h, over: 72 h, baseline: 16", "every: 4 kg, over: 72 h, baseline: 16",
-     f"{RECORD}:17:9: series every must be a time (e.g. `4 h`), but it is kg (mass)"),
+     f"{RECORD}:19:34: series every must be a time (e.g. `4 h`), but it is kg (mass)"),
     ("since_not_a_time", TOOLS, "since: {type: number h, default: 0, min: 0, description",
      "since: {type: number kg, default: 0, min: 0, description",
      f"{TOOLS}:8:19: since bounds the rows of a series by time: its type is a time (e.g. `number h`, hours since "
      "admission), not number kg"),
     ("unknown_series_key", RECORD, "normal: {series: {every: 12 h,", "normal: {series: {evry: 12 h,",
-     f"{RECORD}:8:9: a series has no 'evry'"),
+     f"{RECORD}:10:27: a series has no 'evry'"),
 ]
 
 
@@ -165,5 +165,6 @@ def test_a_number_cannot_fill_a_series(tmp_path):
 def test_the_flow_check_knows_a_window_shows_only_its_rows(tmp_path):
     """hours 60-72 hold four rows of the last day's seven: the reference cannot know the day's maximum."""
     errors = check_specs(broken(tmp_path, RESP, "signs: [rr], since: 48}", "signs: [rr], since: 60}"))
-    assert errors and "case.vitals.rr" in str(errors[0]) and f"{RESP}:" in str(errors[0])
+    assert errors and f"{RESP}:" in str(errors[0])
+    assert "the windowed lookups before it show only some rows of case.vitals.rr" in str(errors[0])
     assert check_specs(broken(tmp_path / "wide", RESP, "signs: [rr], since: 48}", "signs: [rr], since: 40}")) == []
