@@ -12,7 +12,8 @@ from medgym.dsl import nodes as n
 from medgym.dsl.checker import Checker, Scope
 from medgym.dsl.errors import SpecError, did_you_mean
 from medgym.dsl import units as u
-from medgym.dsl.types import SERIES_TIME_UNIT, ANY, TEXT, AnyT, BoolT, EnumT, ListT, NumT, RecordT, SeriesT, TextT, Type
+from medgym.dsl.types import (ANY, SERIES_TIME_UNIT, TEXT, AnyT, BoolT, EnumT, ListT, NumT, RecordT, SeriesT, TextT, Type,
+                              series_problem)
 
 def _sources(fam, marks, scenario_name, scenario, ctx, errors) -> dict[tuple, Source]:
     """Every value source of one scenario, later layers overriding earlier ones."""
@@ -155,6 +156,11 @@ def _fit(target, source: Source, t: Type, typed, ctx: DomainContext, scope: Scop
     info = ctx.record.fields[target[1]]
     want = info.type
     where = f"record field '{target[1]}'"
+    if source.kind == "literal" and isinstance(want, SeriesT):
+        problem = series_problem(want, source.raw)
+        if problem:
+            raise SpecError(f"{where}: {problem}", source.pos)
+        return want, None
     if source.kind == "literal":
         if not literal_fits(want, source.raw):
             raise SpecError(f"{source.raw!r} is not a valid {want.describe()} for {where}", source.pos)

@@ -203,6 +203,19 @@ def value_matches(t: Type, value) -> bool:
     return True
 
 
+def series_problem(t: SeriesT, rows) -> str | None:
+    """Why `rows` is not a value of series type `t` (None when it is), naming the first bad row."""
+    if not isinstance(rows, (list, tuple)):
+        return f"a series is a list of {{time, value}} rows, not {type(rows).__name__}"
+    for index, row in enumerate(rows, 1):
+        if not _series_row(t, row):
+            return f"row {index} must be {{time: hours since admission, value: {t.item.describe()}}}, not {row!r}"[:200]
+        if index > 1 and row["time"] < rows[index - 2]["time"]:
+            return f"row {index} (time {row['time']:g}) comes before row {index - 1} (time {rows[index - 2]['time']:g}): " \
+                   f"rows are in time order"
+    return None
+
+
 def _series_row(t: SeriesT, row) -> bool:
     return isinstance(row, dict) and set(row) == {"time", "value"} and value_matches(NumT(), row["time"]) \
         and value_matches(t.item, row["value"])

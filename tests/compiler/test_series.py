@@ -142,6 +142,12 @@ MISUSES = [
      "admission), not number kg"),
     ("unknown_series_key", RECORD, "normal: {series: {every: 12 h,", "normal: {series: {evry: 12 h,",
      f"{RECORD}:10:27: a series has no 'evry'"),
+    ("rows_out_of_order", "domains/ward/cases/written_rows.yaml", "- {time: 12, value: 0.85}", "- {time: 30, value: 0.85}",
+     "domains/ward/cases/written_rows.yaml:9:7: record field 'labs.creatinine': row 3 (time 24) comes before row 2 "
+     "(time 30): rows are in time order"),
+    ("row_value_not_a_number", "domains/ward/cases/written_rows.yaml", "- {time: 12, value: 0.85}", "- {time: 12, value: high}",
+     "domains/ward/cases/written_rows.yaml:9:7: record field 'labs.creatinine': row 2 must be {time: hours since "
+     "admission, value: number mg/dL of creatinine}"),
 ]
 
 
