@@ -302,6 +302,9 @@ def _check_table_keys(table, marks, errors) -> None:
         errors.append(SpecError("a key column is named twice", marks.at(("key",))))
     if table.unordered and len(table.keys) != 2:
         errors.append(SpecError("unordered needs exactly two key columns (a pair)", marks.at(("unordered",))))
+    if table.classes and not many:
+        errors.append(SpecError("classes match the key cells of a multi-key table (`key: [a, b]`); a one-key table "
+                                "lists a row per member", marks.at(("classes",), key=True)))
     for name, members in table.classes.items():
         if not members or not all(isinstance(v, str) for v in members):
             errors.append(SpecError(f"class '{name}' needs a list of its members' names", marks.at(("classes", name))))

@@ -15,7 +15,7 @@ _DATE_OPS = {"date+days": "_rt.date_add({}, {})", "date-days": "_rt.date_add({},
 _MATH = {"ln": "_rt.ln", "log10": "_rt.log10", "exp": "_rt.exp", "sqrt": "_rt.sqrt", "abs": "abs",
          "min": "min", "max": "max", "round": "_rt.round_half_up", "clamp": "_rt.clamp", "count": "_rt.count",
          "len": "len", "floor": "_rt.floor", "ceil": "_rt.ceil", "last": "_rt.series_last", "min_over": "_rt.series_min",
-         "max_over": "_rt.series_max", "delta": "_rt.series_delta", "trend": "_rt.series_trend"}
+         "max_over": "_rt.series_max", "mean_over": "_rt.series_mean", "delta": "_rt.series_delta", "trend": "_rt.series_trend"}
 
 
 class PyGen:

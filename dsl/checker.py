@@ -69,8 +69,8 @@ class Scope:
 _NUMERIC_1 = {"abs", "ln", "log10", "exp", "sqrt", "floor", "ceil"}
 _KEEP_UNIT = {"abs", "floor", "ceil"}  # the result is in the argument's unit
 _EPISODE_FUNCS = {"called", "calls", "result", "observed", "cites_passages", "cites_retrieved"}
-# Over a series: its latest value, and the least, greatest, change and slope inside a window before it.
-SERIES_FUNCS = {"last", "min_over", "max_over", "delta", "trend"}
+# Over a series: its latest value, and the least, greatest, mean, change and slope inside a window before it.
+SERIES_FUNCS = {"last", "min_over", "max_over", "mean_over", "delta", "trend"}
 BUILTINS = sorted({"min", "max", "round", "clamp", "count", "any", "all", "len", "contains"} | _NUMERIC_1 | SERIES_FUNCS)
 # Date arithmetic: a date plus or minus whole days (a duration in days or weeks), or one date minus another.
 DAY_UNITS = {"days", "weeks"}
@@ -331,7 +331,7 @@ class Checker:
         return replace(node, args=args), NumT(first.unit, all(isinstance(t, NumT) and t.is_int for t in types))
 
     def series_call(self, node: n.Call, args: tuple, types: list):
-        """last(s); min_over/max_over/delta/trend(s, window): the window a fixed time, rewritten into hours.
+        """last(s); min_over/max_over/mean_over/delta/trend(s, window): the window a fixed time, rewritten into hours.
         The result is in the series' unit; a trend is that unit per hour."""
         self.arity(node, 1 if node.func == "last" else 2)
         series = types[0]
@@ -343,6 +343,8 @@ class Checker:
         item = series.item if isinstance(series, SeriesT) else NumT()
         if node.func == "trend":
             return replace(node, args=args), NumT(None)
+        if node.func == "mean_over":
+            return replace(node, args=args), NumT(item.unit, False, item.analyte)
         return replace(node, args=args), NumT(item.unit, item.is_int, item.analyte)
 
     def window(self, raw, typed, t: Type, func: str) -> n.Num:

@@ -411,6 +411,12 @@ def series_max(rows, hours: float):
     return max(r["value"] for r in shown) if shown else None
 
 
+def series_mean(rows, hours: float):
+    """The mean of the window's values (a CTG baseline heart rate over 10 min)."""
+    shown = window_rows(rows, hours)
+    return sum(r["value"] for r in shown) / len(shown) if shown else None
+
+
 def series_delta(rows, hours: float):
     """The latest value minus the earliest one inside the window (KDIGO: a rise within 48 h)."""
     shown = window_rows(rows, hours)

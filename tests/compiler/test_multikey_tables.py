@@ -102,6 +102,9 @@ MISUSES = [
      f"{REVIEW}:38:55: drug_interactions() has no parameter 'drug_c' (did you mean 'drug_b'?)"),
     ("call_with_one_key", REVIEW, "drug_interactions(drug_b, drug_a)", "drug_interactions(drug_b)",
      f"{REVIEW}:38:15: drug_interactions() needs 'drug_b'"),
+    ("classes_on_one_key", TABLE, "key: [drug_a, drug_b]\nunordered: true", "key: drug_a",
+     f"{TABLE}:5:1: classes match the key cells of a multi-key table (`key: [a, b]`); a one-key table lists a row "
+     "per member"),
     ("row_source_not_text", TABLE, 'source: "MHRA Drug Safety Update, 2012 (simvastatin interactions)"', "source: 2012",
      f"{TABLE}:45:13: a row's source is its provenance, a text"),
 ]

@@ -12,8 +12,8 @@ from medgym.dsl.checker import Scope, check
 from medgym.dsl.errors import Position, SpecError
 from medgym.dsl.models import json_schemas
 from medgym.dsl.parser import parse_expression, parse_type
-from medgym.dsl.support import (rows_between, sample_series, series_delta, series_last, series_max, series_min,
-                                series_trend, window_rows)
+from medgym.dsl.support import (rows_between, sample_series, series_delta, series_last, series_max, series_mean,
+                                series_min, series_trend, window_rows)
 from medgym.dsl.types import NumT, RecordT, SeriesT, from_ref, value_matches
 
 SERIES = Path(__file__).parent / "fixtures" / "series"
@@ -63,6 +63,7 @@ def test_series_functions_keep_the_series_unit():
     assert typed("delta(case.cr, 48 h)")[1] == NumT("mg/dL", analyte="creatinine")
     assert typed("min_over(case.cr, 2 days)")[1].unit == "mg/dL"
     assert typed("trend(case.cr, 24 h)")[1] == NumT(None)  # the series' unit per hour
+    assert typed("mean_over(case.cr, 24 h)")[1] == NumT("mg/dL", analyte="creatinine")
     assert typed("last(case.cr) >= 4 mg/dL")[1].describe() == "bool"
 
 
@@ -90,6 +91,7 @@ def test_series_misuse_is_rejected_at_its_column(text, message):
 def test_series_functions_read_the_window_before_the_latest_row():
     assert series_last(ROWS) == 2.2
     assert window_rows(ROWS, 24) == ROWS[-3:] and window_rows(ROWS, 0) == ROWS[-1:]
+    assert series_mean(ROWS, 24) == pytest.approx((1.4 + 1.9 + 2.2) / 3)
     assert series_min(ROWS, 24) == 1.4 and series_max(ROWS, 72) == 2.2 and series_min(ROWS, 72) == 1.0
     assert series_delta(ROWS, 48) == pytest.approx(2.2 - 1.1) and series_delta(ROWS, 60) == pytest.approx(1.2)
     assert series_trend(ROWS, 24) == pytest.approx(0.8 / 24)
@@ -174,3 +176,16 @@ def test_the_flow_check_knows_a_window_shows_only_its_rows(tmp_path):
     assert errors and f"{RESP}:" in str(errors[0])
     assert "the windowed lookups before it show only some rows of case.vitals.rr" in str(errors[0])
     assert check_specs(broken(tmp_path / "wide", RESP, "signs: [rr], since: 48}", "signs: [rr], since: 40}")) == []
+
+
+def test_a_window_param_in_days_is_read_in_hours(tmp_path):
+    import json
+
+    from medgym.compiler.pipeline import compile_specs
+
+    root = broken(tmp_path, TOOLS, "since: {type: number h, default: 0, min: 0, description",
+                  "since: {type: number days, default: 0, min: 0, description")
+    compile_specs(root, tmp_path / "build")
+    tools = {t["name"]: t for t in json.loads((tmp_path / "build" / "ward" / "domain.json").read_text())["tools"]}
+    assert tools["get_creatinine"]["window"] == {"since": 24.0, "until": 1.0, "last_n": 1.0}
+    assert tools["get_vitals"]["window"] == {"since": 1.0, "until": 1.0}
