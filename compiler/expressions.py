@@ -7,7 +7,7 @@ from medgym.dsl import nodes as n
 from medgym.dsl.checker import Scope, check
 from medgym.dsl.errors import Position, SpecError
 from medgym.dsl.parser import parse_expression
-from medgym.dsl.types import BOOL, INT, NUMBER, TEXT, EnumT, ListT, NumT, SeriesT, Type, value_matches
+from medgym.dsl.types import BOOL, INT, NUMBER, TEXT, AnyT, EnumT, ListT, NumT, SeriesT, Type, value_matches
 
 DISTRIBUTIONS = {"normal": 2, "lognormal": 2, "uniform": 2, "int": 2, "choice": None, "bernoulli": 1, "series": None}
 MODIFIERS = {"clip", "round"}
@@ -191,7 +191,7 @@ def source_type(source: Source, scope: Scope) -> tuple[Type, object]:
     typed = []
     for node, origin in source.params:
         expr, t = check(node, scope, origin)
-        if not isinstance(t, NumT):
+        if not isinstance(t, NumT) and not (source.dist == "series" and isinstance(t, AnyT)):  # any: reported already
             raise SpecError(f"{source.dist} parameters must be numbers, not {t.describe()}", origin)
         typed.append((expr, t) if source.dist == "series" else expr)
     if source.dist == "series":

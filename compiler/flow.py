@@ -589,8 +589,8 @@ def _error(use: Use, chain: tuple, scen: Scenario, task: dict, many: bool, ctx: 
            walk: Walk | None = None) -> SpecError:
     first, leaf = chain[0], chain[-1]
     if walk is not None and any(f[0] == "rows" and f[1] == leaf for f in walk.seen):
-        message = (f"{use.what.format(value=_show(first) + (f' (computed from {_show(leaf)})' if len(chain) > 1 else ''))}, "
-                   f"but the windowed lookups before it show only some rows of {_show(leaf)}")
+        shown = _show(first) + (f" (computed from {_show(leaf)})" if len(chain) > 1 else "")
+        message = f"{use.what.format(value=shown)}, but the windowed lookups before it show only some rows of {_show(leaf)}"
         return SpecError(message, use.origin().shifted(*use.reads[0].at),
                          "widen since/until/last_n to cover every row the expression's window reads, or look the whole "
                          "series up")

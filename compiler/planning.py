@@ -152,6 +152,9 @@ def _same_kind(a: Type, b: Type) -> bool:
 def _fit(target, source: Source, t: Type, typed, ctx: DomainContext, scope: Scope):
     """Check a value against the record field it fills (converting units); lets and truths keep their type."""
     if target[0] != "case":
+        if source.kind == "dist" and source.dist == "series":
+            raise SpecError(f"a series generator fills a record field of type series(...), not {target[0]} "
+                            f"'{target[1]}'", source.pos, "declare the field in record.yaml and set it under case:")
         return t, typed
     info = ctx.record.fields[target[1]]
     want = info.type
@@ -193,7 +196,9 @@ def _fit_series(source: Source, typed, want, where: str, scope: Scope) -> tuple:
     out = []
     for key, (expr, t), (node, origin) in zip(source.keys, typed, source.params):
         checker = Checker(scope, origin)
-        if key in SERIES_TIMES or key.endswith(".at"):
+        if isinstance(t, AnyT):  # a value whose own error is reported where it is defined
+            out.append(expr)
+        elif key in SERIES_TIMES or key.endswith(".at"):
             if t.unit is None or u.lookup(t.unit).dimension != "time":
                 shown = "a number without a unit" if t.unit is None else u.describe(u.lookup(t.unit))
                 raise SpecError(f"series {key} must be a time (e.g. `4 h`), but it is {shown}", origin)

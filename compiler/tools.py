@@ -174,8 +174,8 @@ WINDOW_PARAMS = ("since", "until", "last_n")
 def _window(tool, path: str, record: Record, marks, errors) -> dict[str, float]:
     """A lookup over series fields takes `since`/`until` (times since admission) and `last_n` (rows) params:
     param -> hours per unit of its value (1 for last_n). Elsewhere those names are ordinary params."""
-    series = [p for p, info in record.fields.items() if (p == path or p.startswith(path + ".")) and isinstance(info.type, SeriesT)]
-    if not series:
+    under = [info for p, info in record.fields.items() if p == path or p.startswith(path + ".")]
+    if not any(isinstance(info.type, SeriesT) for info in under):
         return {}
     out = {}
     for name in WINDOW_PARAMS:

@@ -144,6 +144,8 @@ MISUSES = [
      "admission), not number kg"),
     ("unknown_series_key", RECORD, "normal: {series: {every: 12 h,", "normal: {series: {evry: 12 h,",
      f"{RECORD}:10:27: a series has no 'evry'"),
+    ("series_in_a_let", AKI, "  base: {uniform: [0.7, 1.1], round: 2}", "  base: {series: {every: 4 h, over: 8 h, baseline: 1}}",
+     f"{AKI}:15:18: a series generator fills a record field of type series(...), not let 'base'"),
     ("rows_out_of_order", "domains/ward/cases/written_rows.yaml", "- {time: 12, value: 0.85}", "- {time: 30, value: 0.85}",
      "domains/ward/cases/written_rows.yaml:9:7: record field 'labs.creatinine': row 3 (time 24) comes before row 2 "
      "(time 30): rows are in time order"),
