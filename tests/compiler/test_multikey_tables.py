@@ -113,3 +113,16 @@ MISUSES = [
 @pytest.mark.parametrize("name, file, old, new, expected", MISUSES, ids=[m[0] for m in MISUSES])
 def test_multi_key_misuse_is_located(tmp_path, name, file, old, new, expected):
     assert first_error(tmp_path, file, old, new).startswith(expected)
+
+
+def test_the_fixture_files_validate_against_their_json_schemas():
+    import jsonschema
+    import yaml
+
+    schemas = json_schemas()
+    jsonschema.validate(yaml.safe_load((PAIRS / TABLE).read_text()), schemas["table"])
+    jsonschema.validate(yaml.safe_load((PAIRS / TOOLS).read_text()), schemas["tools"])
+    series = Path(__file__).parent / "fixtures" / "series" / "domains" / "ward"
+    jsonschema.validate(yaml.safe_load((series / "record.yaml").read_text()), schemas["record"])
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**yaml.safe_load((PAIRS / TABLE).read_text()), "unordered": "yes"}, schemas["table"])
