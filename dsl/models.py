@@ -428,7 +428,10 @@ def json_schemas() -> dict[str, dict]:
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         schema["$id"] = f"https://medgym.dev/schema/v1/{kind}.json"
         out[kind] = schema
+    # The array's item is the tool schema without its own $id and $defs (they would move its `#/$defs/...` refs
+    # away from the array's $defs), and the `tool` schema keeps its own.
+    tool = {k: v for k, v in out["tool"].items() if k not in ("$defs", "$id", "$schema")}
     tools = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "https://medgym.dev/schema/v1/tools.json",
-             "type": "array", "items": {"$ref": "#/$defs/Tool"}, "$defs": {**out["tool"].pop("$defs", {}), "Tool": out["tool"]}}
+             "type": "array", "items": {"$ref": "#/$defs/Tool"}, "$defs": {**out["tool"].get("$defs", {}), "Tool": tool}}
     out["tools"] = tools
     return out

@@ -122,6 +122,7 @@ def test_the_fixture_files_validate_against_their_json_schemas():
     schemas = json_schemas()
     jsonschema.validate(yaml.safe_load((PAIRS / TABLE).read_text()), schemas["table"])
     jsonschema.validate(yaml.safe_load((PAIRS / TOOLS).read_text()), schemas["tools"])
+    jsonschema.validate(yaml.safe_load((PAIRS / TOOLS).read_text())[1], schemas["tool"])  # the one-tool schema too
     series = Path(__file__).parent / "fixtures" / "series" / "domains" / "ward"
     jsonschema.validate(yaml.safe_load((series / "record.yaml").read_text()), schemas["record"])
     with pytest.raises(jsonschema.ValidationError):
