@@ -35,7 +35,7 @@ from medgym.compiler.reads import Read, Target, expression_reads, leaves, name_c
 from medgym.dsl import nodes as n
 from medgym.dsl.errors import SpecError
 from medgym.dsl.topics import TopicMatcher
-from medgym.dsl.types import BoolT, EnumT, NumT
+from medgym.dsl.types import BoolT, EnumT, NumT, SeriesT
 
 
 @dataclass
@@ -125,7 +125,7 @@ def _check_family(fam: CompiledFamily, ctx: DomainContext, module, matcher, task
             walk, memo = walks.setdefault(id(seen), (Walk(set(seen)), {}))
             for found, chain in _unknown([use], walk, scen, memo):
                 if chain[-1] not in reported:
-                    reported[chain[-1]] = _error(found, chain, scen, task, len(scenarios) > 1, ctx)
+                    reported[chain[-1]] = _error(found, chain, scen, task, len(scenarios) > 1, ctx, walk)
         scen.env = None
     return list(reported.values())
 
@@ -133,7 +133,20 @@ def _check_family(fam: CompiledFamily, ctx: DomainContext, module, matcher, task
 def _reveal_key(tool: dict, args: dict):
     """The arguments that decide what a call reveals (cache key)."""
     param = tool.get("select") or tool.get("question_param")
-    return args.get(param) if param else None
+    chosen = args.get(param) if param else None
+    window = _window_args(tool, args)
+    return chosen if window is None else [chosen, window]
+
+
+def _window_args(tool: dict, args: dict) -> tuple | None:
+    """A windowed series lookup's (since, until) in hours and last_n (mirrors runtime/executor.py `_windowed`);
+    None when the call shows whole series."""
+    scale = tool.get("window") or {}
+    values = {k: args.get(k) for k in scale}
+    if all(v is None for v in values.values()):
+        return None
+    hours = tuple(None if values.get(k) is None else float(values[k]) * scale[k] for k in ("since", "until"))
+    return hours + (values.get("last_n"),)
 
 
 # ---------------------------------------------------------------- playing the reference
@@ -185,7 +198,22 @@ def _blocked_read(read: Read, walk: Walk, scen: Scenario, memo: dict) -> tuple |
     """A read inside a threshold (`x >= 3`) is known when that comparison was shown, or when x is."""
     if read.fact is not None and _resolve(read.fact, scen) in walk.seen:
         return None
+    if read.window is not None and scen.env is not None and _rows_shown(read, walk, scen):
+        return None
     return _blocker(read.target, walk, scen, memo)
+
+
+def _rows_shown(read: Read, walk: Walk, scen: Scenario) -> bool:
+    """Whether windowed lookups showed every row a series function reads (judged on the task's own rows)."""
+    from medgym.dsl.support import rows_between, window_rows
+
+    target = _resolve(read.target, scen)
+    windows = [fact[2] for fact in walk.seen if fact[0] == "rows" and fact[1] == target]
+    if not windows:
+        return False
+    rows = _get(target, scen.env)
+    shown = {r["time"] for w in windows for r in rows_between(rows, *w)}
+    return all(r["time"] in shown for r in window_rows(rows, read.window))
 
 
 def _blocker(target: Target, walk: Walk, scen: Scenario, memo: dict) -> tuple | None:
@@ -477,8 +505,13 @@ def _observe(target: Target, walk: Walk, scen: Scenario) -> None:
 def _reveal(tool: dict, args: dict, walk: Walk, scen: Scenario, ctx: DomainContext, matcher) -> None:
     kind = tool["kind"]
     if kind == "lookup" and tool.get("path"):
+        window = _window_args(tool, args)
         for target in sorted(_lookup_shows(tool, args, walk, ctx)):
-            _observe(target, walk, scen)
+            info = scen.record.fields.get(target[1])
+            if window is not None and info is not None and isinstance(info.type, SeriesT):
+                walk.seen.add(("rows", target, window))  # only the rows inside the window: see _rows_shown
+            else:
+                _observe(target, walk, scen)
     elif kind == "action" and tool.get("reveals"):
         prefix = ".".join(tool["reveals"])
         items = _items(args.get(tool["select"])) if tool.get("select") else None
@@ -552,8 +585,15 @@ def _analysed(ctx: DomainContext, text: str) -> str:
     return ctx.texts.analysis_text(text) if ctx.texts is not None else text
 
 
-def _error(use: Use, chain: tuple, scen: Scenario, task: dict, many: bool, ctx: DomainContext) -> SpecError:
+def _error(use: Use, chain: tuple, scen: Scenario, task: dict, many: bool, ctx: DomainContext,
+           walk: Walk | None = None) -> SpecError:
     first, leaf = chain[0], chain[-1]
+    if walk is not None and any(f[0] == "rows" and f[1] == leaf for f in walk.seen):
+        shown = _show(first) + (f" (computed from {_show(leaf)})" if len(chain) > 1 else "")
+        message = f"{use.what.format(value=shown)}, but the windowed lookups before it show only some rows of {_show(leaf)}"
+        return SpecError(message, use.origin().shifted(*use.reads[0].at),
+                         "widen since/until/last_n to cover every row the expression's window reads, or look the whole "
+                         "series up")
     shown = _show(first) + (f" (computed from {_show(leaf)})" if len(chain) > 1 else "")
     where = f" in scenario '{scen.name}' (task {task['index']})" if many else ""
     if leaf[0] == "let":

@@ -68,12 +68,24 @@ def _value_code(step: Step, gen: PyGen, ctx: DomainContext) -> str:
     if source.dist == "choice":
         values, weights = source.params
         return f"_rt.sample_choice(rng, {values!r}, {weights!r})"
+    if source.dist == "series":
+        return _series_code(step, gen, digits)
     params = ", ".join(gen(p) for p in step.typed)
     raw = f"_rt.sample_{source.dist}(rng, {params})"
     if source.dist == "bernoulli":
         return raw
     digits = source.round if source.round is not None else digits
     return f"_rt.finish({raw}, {source.clip!r}, {digits!r}, {integer or source.dist == 'int'})"
+
+
+def _series_code(step: Step, gen: PyGen, digits) -> str:
+    source = step.source
+    params = {k: gen(e) for k, e in zip(source.keys, step.typed) if not k.startswith("events.")}
+    events = [gen(e) for k, e in zip(source.keys, step.typed) if k.startswith("events.")]
+    pairs = "".join(f"({events[i]}, {events[i + 1]}), " for i in range(0, len(events), 2))
+    digits = source.round if source.round is not None else digits
+    mapping = "{" + ", ".join(f"{k!r}: {v}" for k, v in params.items()) + "}"
+    return f"_rt.sample_series(rng, {mapping}, ({pairs}), {source.clip!r}, {digits!r}, {step.type.item.is_int})"
 
 
 def _value(value, marks, loc, scope: Scope, gen: PyGen, errors, want: Type | None = None, what: str = "") -> str | None:

@@ -26,11 +26,18 @@ def table_functions(loaded_tables: list) -> dict[str, TableFunction]:
             columns = {c: parse_field_type(text, loaded.marks.at(("columns", c))) for c, text in table.columns.items()}
         except SpecError:
             continue
-        if table.key not in columns or table.name in out:
+        if any(k not in columns for k in table.keys) or table.name in out:
             continue
-        rows = tuple((row.get(table.key), tuple((c, row.get(c)) for c in table.columns)) for row in table.rows)
-        out[table.name] = TableFunction(table.name, columns[table.key], RecordT(f"row of {table.name}", tuple(columns.items())),
-                                        rows, loaded.marks.at(("name",)))
+        row_t = RecordT(f"row of {table.name}", tuple(columns.items()))
+        if isinstance(table.key, str):
+            rows = tuple((row.get(table.key), tuple((c, row.get(c)) for c in table.columns)) for row in table.rows)
+            out[table.name] = TableFunction(table.name, columns[table.key], row_t, rows, loaded.marks.at(("name",)))
+            continue
+        rows = tuple((tuple(row.get(k) for k in table.keys), tuple((c, row.get(c)) for c in table.columns))
+                     for row in table.rows)
+        classes = tuple((c, tuple(vs)) for c, vs in table.classes.items())
+        out[table.name] = TableFunction(table.name, columns[table.keys[0]], row_t, rows, loaded.marks.at(("name",)),
+                                        tuple((k, columns[k]) for k in table.keys), (table.unordered, classes))
     return out
 
 

@@ -136,6 +136,8 @@ def _in_range(case: dict, ctx: DomainContext, fam, scenario, index, errors, repo
         value = case
         for part in path.split("."):
             value = value[part]
+        if isinstance(value, list):  # a series: every value inside the limits
+            value = next((r["value"] for r in value if not limits[0] <= r["value"] <= limits[1]), limits[0])
         if isinstance(value, (int, float)) and not (limits[0] <= value <= limits[1]):
             ok = False
             key = (path, scenario)

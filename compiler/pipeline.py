@@ -332,12 +332,14 @@ def _tables(tree: SpecTree, errors) -> dict:
                 types[column] = parse_field_type(text, marks.at(("columns", column)))
             except SpecError as exc:
                 errors.append(exc)
-        if table.key not in table.columns:
-            errors.append(SpecError(f"key '{table.key}' is not a column", marks.at(("key",)), did_you_mean(table.key, table.columns)))
+        _check_table_keys(table, marks, errors)
         keys = set()
         for index, row in enumerate(table.rows):
             for column, value in row.items():
-                if column not in types:
+                if column == "source" and column not in types:
+                    if not isinstance(value, str) or len(value.strip()) < 3:
+                        errors.append(SpecError("a row's source is its provenance, a text", marks.at(("rows", index, column))))
+                elif column not in types:
                     errors.append(SpecError(f"unknown column '{column}'", marks.at(("rows", index, column), key=True),
                                             did_you_mean(column, types)))
                 elif not value_matches(types[column], value) and not (isinstance(value, int) and types[column].describe().startswith("number")):
@@ -345,15 +347,36 @@ def _tables(tree: SpecTree, errors) -> dict:
             missing = [c for c in types if c not in row]
             if missing:
                 errors.append(SpecError(f"row is missing {', '.join(missing)}", marks.at(("rows", index))))
-            key = str(row.get(table.key, "")).lower()
+            key = tuple(str(row.get(k, "")).lower() for k in table.keys)
+            key = tuple(sorted(key)) if table.unordered else key
             if key in keys:
-                errors.append(SpecError(f"duplicate key '{row.get(table.key)}'", marks.at(("rows", index, table.key))))
+                shown = " + ".join(str(row.get(k)) for k in table.keys)
+                errors.append(SpecError(f"duplicate key '{shown}'", marks.at(("rows", index, table.keys[0]))))
             keys.add(key)
         out[table.name] = table
     return out
 
 
-def _instrument_use(ctx, families: list[CachedFamily]) -> dict[str, dict]:
+def _check_table_keys(table, marks, errors) -> None:
+    """Every key is a column, once; `unordered` pairs two keys; a class's members are texts."""
+    many = not isinstance(table.key, str)
+    for index, key in enumerate(table.keys):
+        if key not in table.columns:
+            errors.append(SpecError(f"key '{key}' is not a column", marks.at(("key", index) if many else ("key",)),
+                                    did_you_mean(key, table.columns)))
+    if len(set(table.keys)) != len(table.keys):
+        errors.append(SpecError("a key column is named twice", marks.at(("key",))))
+    if table.unordered and len(table.keys) != 2:
+        errors.append(SpecError("unordered needs exactly two key columns (a pair)", marks.at(("unordered",))))
+    if table.classes and not many:
+        errors.append(SpecError("classes match the key cells of a multi-key table (`key: [a, b]`); a one-key table "
+                                "lists a row per member", marks.at(("classes",), key=True)))
+    for name, members in table.classes.items():
+        if not members or not all(isinstance(v, str) for v in members):
+            errors.append(SpecError(f"class '{name}' needs a list of its members' names", marks.at(("classes", name))))
+
+
+def _instrument_use(ctx, families) -> dict[str, dict]:
     """instrument -> the tools that expose it and the families whose truths call it."""
     use: dict[str, dict] = {}
     for tool in ctx.tools.values():

@@ -11,7 +11,9 @@ from medgym.compiler.records import Record
 from medgym.dsl import nodes as n
 from medgym.dsl.checker import Checker, Scope
 from medgym.dsl.errors import SpecError, did_you_mean
-from medgym.dsl.types import ANY, TEXT, AnyT, BoolT, EnumT, ListT, NumT, RecordT, TextT, Type
+from medgym.dsl import units as u
+from medgym.dsl.types import (ANY, SERIES_TIME_UNIT, TEXT, AnyT, BoolT, EnumT, ListT, NumT, RecordT, SeriesT, TextT, Type,
+                              series_problem)
 
 def _sources(fam, marks, scenario_name, scenario, ctx, errors) -> dict[tuple, Source]:
     """Every value source of one scenario, later layers overriding earlier ones."""
@@ -37,6 +39,8 @@ class _FieldMarks:
         self.info = info
 
     def at(self, loc, key=False):
+        if self.info.marks is not None and len(loc) > 1:  # inside the value: the key at fault
+            return self.info.marks.at(self.info.loc + tuple(loc), key=key)
         return self.info.pos
 
     def expression_origin(self, loc):
@@ -148,10 +152,18 @@ def _same_kind(a: Type, b: Type) -> bool:
 def _fit(target, source: Source, t: Type, typed, ctx: DomainContext, scope: Scope):
     """Check a value against the record field it fills (converting units); lets and truths keep their type."""
     if target[0] != "case":
+        if source.kind == "dist" and source.dist == "series":
+            raise SpecError(f"a series generator fills a record field of type series(...), not {target[0]} "
+                            f"'{target[1]}'", source.pos, "declare the field in record.yaml and set it under case:")
         return t, typed
     info = ctx.record.fields[target[1]]
     want = info.type
     where = f"record field '{target[1]}'"
+    if source.kind == "literal" and isinstance(want, SeriesT):
+        problem = series_problem(want, source.raw)
+        if problem:
+            raise SpecError(f"{where}: {problem}", source.pos)
+        return want, None
     if source.kind == "literal":
         if not literal_fits(want, source.raw):
             raise SpecError(f"{source.raw!r} is not a valid {want.describe()} for {where}", source.pos)
@@ -159,6 +171,8 @@ def _fit(target, source: Source, t: Type, typed, ctx: DomainContext, scope: Scop
     if source.kind == "expr":
         checker = Checker(scope, source.origin)
         return want, checker.coerce(typed, t, want, source.expr, where)
+    if source.dist == "series" or isinstance(want, SeriesT):
+        return want, _fit_series(source, typed, want, where, scope)
     if source.dist == "choice":
         values = source.params[0]
         bad = [v for v in values if not literal_fits(want, list(v) if isinstance(v, tuple) else v)]
@@ -168,6 +182,31 @@ def _fit(target, source: Source, t: Type, typed, ctx: DomainContext, scope: Scop
     if isinstance(want, BoolT) != (source.dist == "bernoulli") or isinstance(want, (TextT, EnumT, ListT)):
         raise SpecError(f"a {source.dist} distribution cannot fill {where} ({want.describe()})", source.pos)
     return want, typed
+
+
+def _fit_series(source: Source, typed, want, where: str, scope: Scope) -> tuple:
+    """A series generator's parameters in the field's units: times in hours, values in the field's unit."""
+    from medgym.compiler.expressions import SERIES_TIMES
+
+    if not isinstance(want, SeriesT):
+        raise SpecError(f"a series cannot fill {where} ({want.describe()})", source.pos)
+    if source.dist != "series":
+        raise SpecError(f"{where} is {want.describe()}: fill it with {{series: {{every: ..., over: ..., "
+                        f"baseline: ...}}}} or a list of {{time, value}} rows", source.pos)
+    out = []
+    for key, (expr, t), (node, origin) in zip(source.keys, typed, source.params):
+        checker = Checker(scope, origin)
+        if isinstance(t, AnyT):  # a value whose own error is reported where it is defined
+            out.append(expr)
+        elif key in SERIES_TIMES or key.endswith(".at"):
+            if t.unit is None or u.lookup(t.unit).dimension != "time":
+                shown = "a number without a unit" if t.unit is None else u.describe(u.lookup(t.unit))
+                raise SpecError(f"series {key} must be a time (e.g. `4 h`), but it is {shown}", origin)
+            out.append(checker.convert(expr, t, NumT(SERIES_TIME_UNIT), node, f"series {key}"))
+        else:
+            out.append(checker.convert(expr, t, NumT(want.item.unit, analyte=want.item.analyte), node,
+                                       f"series {key} of {where}"))
+    return tuple(out)
 
 
 def _dependencies(source: Source, ctx: DomainContext) -> set[tuple]:

@@ -14,7 +14,8 @@ _BINOPS = {"+": "+", "-": "-", "*": "*", "/": "/", "^": "**"}
 _DATE_OPS = {"date+days": "_rt.date_add({}, {})", "date-days": "_rt.date_add({}, -{})", "date-date": "_rt.date_diff({}, {})"}
 _MATH = {"ln": "_rt.ln", "log10": "_rt.log10", "exp": "_rt.exp", "sqrt": "_rt.sqrt", "abs": "abs",
          "min": "min", "max": "max", "round": "_rt.round_half_up", "clamp": "_rt.clamp", "count": "_rt.count",
-         "len": "len", "floor": "_rt.floor", "ceil": "_rt.ceil"}
+         "len": "len", "floor": "_rt.floor", "ceil": "_rt.ceil", "last": "_rt.series_last", "min_over": "_rt.series_min",
+         "max_over": "_rt.series_max", "mean_over": "_rt.series_mean", "delta": "_rt.series_delta", "trend": "_rt.series_trend"}
 
 
 class PyGen:
@@ -82,6 +83,12 @@ class PyGen:
         return f"({self(node.operand)} * {node.scale!r}{shift})"
 
     def _Lookup(self, node: n.Lookup):
+        if node.keys:
+            rows = tuple((key, dict(columns)) for key, columns in node.rows)
+            keys = "(" + "".join(self(k) + ", " for k in node.keys) + ")"
+            unordered, classes = node.match
+            return (f"_rt.table_match({node.table!r}, {rows!r}, {keys}, {unordered!r}, {dict(classes)!r}, "
+                    f"{self.lenient})")
         rows = {key: dict(columns) for key, columns in node.rows}
         return f"_rt.table_row({node.table!r}, {rows!r}, {self(node.key)}, {self.lenient})"
 

@@ -26,6 +26,7 @@ class Read:
     target: Target
     at: tuple | None  # (line, col) inside the expression text; None in templates
     fact: Target | None = None  # inside a threshold: ("fact", target, bound, side), known when shown
+    window: float | None = None  # a series read by last()/min_over()/...: only its last `window` hours (0: the latest row)
 
 
 def text_reads(text: str, fields: tuple) -> list[Read]:
@@ -53,6 +54,11 @@ def expression_reads(expr, fields: tuple) -> list[Read]:
             at = (max(node.line, 1), max(node.col, 1))
             out.extend(Read(t, at, fact_of(t) if fact_of else None) for t in _chain_targets(chain, fields))
             return
+        window = series_window(node)
+        if window is not None:
+            at = (max(node.line, 1), max(node.col, 1))
+            out.extend(Read(t, at, None, window) for t in _chain_targets(name_chain(node.args[0]), fields))
+            return
         threshold = _threshold(node)
         if threshold is not None:
             side, op, bound = threshold
@@ -76,6 +82,23 @@ def _threshold(node):
     if left is not None and name_chain(node.right):
         return node.right, _MIRROR[op], left
     return None
+
+
+def series_window(node) -> float | None:
+    """The hours a series function reads back from a series' latest row (`min_over(case.x, 24 h)`: 24; `last`: 0);
+    None when `node` is not such a call on a record field."""
+    from medgym.dsl import units as u
+    from medgym.dsl.checker import SERIES_FUNCS
+
+    if not isinstance(node, n.Call) or node.func not in SERIES_FUNCS or not node.args or not name_chain(node.args[0]):
+        return None
+    if node.func == "last":
+        return 0.0
+    size = node.args[1] if len(node.args) > 1 else None
+    unit = u.lookup(size.unit) if isinstance(size, n.Num) and size.unit else None
+    if unit is None or unit.dimension != "time":
+        return None  # the checker rejects it
+    return unit.to_base(float(size.value)) / 3600
 
 
 def _number(node):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from medgym.dsl import models as m
 from medgym.dsl.errors import Position, SpecError, did_you_mean
 from medgym.dsl.parser import parse_type
-from medgym.dsl.types import IMAGE, TEXT, ImageT, NumT, RecordT, Type, from_ref
+from medgym.dsl.types import IMAGE, TEXT, ImageT, NumT, RecordT, SeriesT, Type, from_ref
 from medgym.dsl.yamlpos import Marks
 
 
@@ -17,6 +17,8 @@ class FieldInfo:
     spec: m.RecordField
     pos: Position
     normal_pos: Position | None = None  # where the field's `normal` value is written
+    marks: Marks | None = None  # record.yaml's positions, and the field's place in it: errors inside its
+    loc: tuple = ()  # `normal` (a series generator's keys) point at the key at fault
 
 
 @dataclass
@@ -88,13 +90,14 @@ def _group_type(name, children: dict, loc: tuple, prefix: str, marks: Marks, fie
                 errors.append(SpecError(f"'{bound}' needs a number field and low <= high"
                                         + (" (null for an open side)" if bound != "range" else ""),
                                         marks.at(here + (bound,))))
-        fields[path] = FieldInfo(path, t, node, marks.at(here), marks.at(here + ("normal",)))
+        fields[path] = FieldInfo(path, t, node, marks.at(here), marks.at(here + ("normal",)), marks, here)
         members.append((key, t))
     return RecordT(name, tuple(members))
 
 
 def _valid_span(span, t, one_sided: bool) -> bool:
     low, high = span
+    t = t.item if isinstance(t, SeriesT) else t  # a series' limits apply to each value
     if not isinstance(t, NumT) or (low is None and high is None):
         return False
     if None in (low, high):
@@ -107,8 +110,9 @@ def field_summary(record: Record) -> dict:
     out = {}
     for path, info in record.fields.items():
         entry = {"type": info.type.describe()}
-        if isinstance(info.type, NumT) and info.type.unit:
-            entry["unit"] = info.type.unit
+        number = info.type.item if isinstance(info.type, SeriesT) else info.type
+        if isinstance(number, NumT) and number.unit:
+            entry["unit"] = number.unit
         for bound in ("reference", "critical"):
             if getattr(info.spec, bound) is not None:
                 entry[bound] = list(getattr(info.spec, bound))

@@ -10,7 +10,8 @@ from medgym.dsl import models as m
 from medgym.dsl.build import TOOL_MODELS, ToolBase, kind_table
 from medgym.dsl.checker import Signature
 from medgym.dsl.errors import SpecError, did_you_mean
-from medgym.dsl.types import EnumT, ListT, NumT, TextT, Type, json_schema
+from medgym.dsl import units as u
+from medgym.dsl.types import SERIES_TIME_UNIT, EnumT, ListT, NumT, SeriesT, TextT, Type, json_schema
 
 CASE_READING_KINDS = {"lookup", "action", "simulator"}
 
@@ -163,6 +164,40 @@ def _lookup(tool, out, record, instruments, tables, marks, errors):
     out["revealed_only"] = tool.revealed_only
     out["flags"] = tool.flags
     _check_select(tool, out, marks, errors)
+    if out["path"] is not None and record is not None:
+        out["window"] = _window(tool, ".".join(out["path"]), record, marks, errors)
+
+
+WINDOW_PARAMS = ("since", "until", "last_n")
+
+
+def _window(tool, path: str, record: Record, marks, errors) -> dict[str, float]:
+    """A lookup over series fields takes `since`/`until` (times since admission) and `last_n` (rows) params:
+    param -> hours per unit of its value (1 for last_n). Elsewhere those names are ordinary params."""
+    under = [info for p, info in record.fields.items() if p == path or p.startswith(path + ".")]
+    if not any(isinstance(info.type, SeriesT) for info in under):
+        return {}
+    out = {}
+    for name in WINDOW_PARAMS:
+        if name not in tool.params:
+            continue
+        pos = marks.at(("params", name, "type"))
+        try:
+            t = parse_field_type(tool.params[name].type, pos)
+        except SpecError:
+            continue  # reported with the params
+        if name == "last_n":
+            if not (isinstance(t, NumT) and t.is_int and t.unit is None):
+                errors.append(SpecError(f"last_n counts rows: its type is int, not {t.describe()}", pos))
+            out[name] = 1.0
+            continue
+        unit = u.lookup(t.unit) if isinstance(t, NumT) and t.unit else None
+        if unit is None or unit.dimension != "time":
+            errors.append(SpecError(f"{name} bounds the rows of a series by time: its type is a time "
+                                    f"(e.g. `number h`, hours since admission), not {t.describe()}", pos))
+            continue
+        out[name] = unit.factor / u.lookup(SERIES_TIME_UNIT).factor
+    return out
 
 
 def _action(tool, out, record, instruments, tables, marks, errors):
@@ -180,8 +215,16 @@ def _instrument(tool, out, record, instruments, tables, marks, errors):
 def _table(tool, out, record, instruments, tables, marks, errors):
     if tool.table not in tables:
         errors.append(SpecError(f"unknown table '{tool.table}'", marks.at(("table",)), did_you_mean(str(tool.table), tables)))
-    if tool.key_param is not None and tool.key_param not in tool.params:
-        errors.append(SpecError(f"key_param '{tool.key_param}' is not a parameter", marks.at(("key_param",))))
+    params = [tool.key_param] if isinstance(tool.key_param, str) else tool.key_param or []
+    for index, param in enumerate(params):
+        if param not in tool.params:
+            where = ("key_param",) if isinstance(tool.key_param, str) else ("key_param", index)
+            errors.append(SpecError(f"key_param '{param}' is not a parameter", marks.at(where),
+                                    did_you_mean(param, tool.params)))
+    table = tables.get(tool.table)
+    if table is not None and tool.key_param is not None and len(params) != len(table.keys):
+        errors.append(SpecError(f"table {table.name} has {len(table.keys)} key column{'s' if len(table.keys) > 1 else ''} "
+                                f"({', '.join(table.keys)}): give key_param one param for each", marks.at(("key_param",))))
     out["table"], out["key_param"] = tool.table, tool.key_param
 
 

@@ -58,6 +58,8 @@ class LookupTool(ToolBase):
     select: str | None = None
     revealed_only: bool = False
     flags: bool = False
+    window: dict[str, float] = Field(default_factory=dict, description="over series: the since/until/last_n params "
+                                     "-> hours per unit of the value (1 for last_n)")
 
 
 class ActionTool(ToolBase):
@@ -74,7 +76,7 @@ class InstrumentTool(ToolBase):
 class TableTool(ToolBase):
     kind: Literal["table"] = "table"
     table: str
-    key_param: str | None = None
+    key_param: str | tuple[str, ...] | None = None
 
 
 class SimulatorTool(ToolBase):

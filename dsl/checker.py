@@ -11,8 +11,8 @@ from typing import Callable
 from medgym.dsl import nodes as n
 from medgym.dsl import units as u
 from medgym.dsl.errors import Position, SpecError, did_you_mean
-from medgym.dsl.types import (ANY, BOOL, DATE, INT, TEXT, AnyT, BoolT, DateT, EnumT, ListT, NumT, RecordT, TextT, Type,
-                              parse_iso_date)
+from medgym.dsl.types import (ANY, BOOL, DATE, INT, SERIES_TIME_UNIT, TEXT, AnyT, BoolT, DateT, EnumT, ListT, NumT,
+                              RecordT, SeriesT, TextT, Type, parse_iso_date)
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,8 @@ class TableFunction:
     row: RecordT
     rows: tuple  # n.Lookup.rows
     pos: Position
+    keys: tuple[tuple[str, Type], ...] = ()  # a multi-key table: its key columns, called with one argument each
+    match: tuple = (False, ())  # n.Lookup.match: (unordered, classes)
 
 
 @dataclass
@@ -67,7 +69,9 @@ class Scope:
 _NUMERIC_1 = {"abs", "ln", "log10", "exp", "sqrt", "floor", "ceil"}
 _KEEP_UNIT = {"abs", "floor", "ceil"}  # the result is in the argument's unit
 _EPISODE_FUNCS = {"called", "calls", "result", "observed", "cites_passages", "cites_retrieved"}
-BUILTINS = sorted({"min", "max", "round", "clamp", "count", "any", "all", "len", "contains"} | _NUMERIC_1)
+# Over a series: its latest value, and the least, greatest, mean, change and slope inside a window before it.
+SERIES_FUNCS = {"last", "min_over", "max_over", "mean_over", "delta", "trend"}
+BUILTINS = sorted({"min", "max", "round", "clamp", "count", "any", "all", "len", "contains"} | _NUMERIC_1 | SERIES_FUNCS)
 # Date arithmetic: a date plus or minus whole days (a duration in days or weeks), or one date minus another.
 DAY_UNITS = {"days", "weeks"}
 
@@ -129,6 +133,10 @@ class Checker:
         item_t = checked[0][1]
         items = [checked[0][0]]
         for (expr, t), raw in zip(checked[1:], node.items[1:]):
+            if isinstance(item_t, EnumT) and isinstance(t, EnumT):  # [drug_a, drug_b]: words of either enum
+                item_t = self.join(item_t, t, raw)
+                items.append(expr)
+                continue
             items.append(self.coerce(expr, t, item_t, raw, "list item"))
         return replace(node, items=tuple(items)), ListT(item_t)
 
@@ -291,12 +299,14 @@ class Checker:
             return replace(node, args=args), (INT if f == "count" else BOOL)
         if f == "len":
             self.arity(node, 1)
-            if not isinstance(types[0], (ListT, AnyT, TextT)):
+            if not isinstance(types[0], (ListT, AnyT, TextT, SeriesT)):
                 raise self.fail(node.args[0], f"len() needs a list, not {types[0].describe()}")
             return replace(node, args=args), INT
         if f == "contains":
             self.arity(node, 2)
             return replace(node, args=args), BOOL
+        if f in SERIES_FUNCS:
+            return self.series_call(node, args, types)
         for a, t in zip(node.args, types):
             if not isinstance(t, (NumT, AnyT)):
                 raise self.fail(a, f"{f}() needs numbers, but '{_show(a)}' is {t.describe()}")
@@ -320,6 +330,38 @@ class Checker:
                                   for e, t, a in zip(args[1:], types[1:], node.args[1:]))
         return replace(node, args=args), NumT(first.unit, all(isinstance(t, NumT) and t.is_int for t in types))
 
+    def series_call(self, node: n.Call, args: tuple, types: list):
+        """last(s); min_over/max_over/mean_over/delta/trend(s, window): the window a fixed time, rewritten into hours.
+        The result is in the series' unit; a trend is that unit per hour."""
+        self.arity(node, 1 if node.func == "last" else 2)
+        series = types[0]
+        if not isinstance(series, (SeriesT, AnyT)):
+            raise self.fail(node.args[0], f"{node.func}() needs a series (a record field of type series(...)), "
+                                          f"but '{_show(node.args[0])}' is {series.describe()}")
+        if node.func != "last":
+            args = (args[0], self.window(node.args[1], args[1], types[1], node.func))
+        item = series.item if isinstance(series, SeriesT) else NumT()
+        if node.func == "trend":
+            return replace(node, args=args), NumT(None)
+        if node.func == "mean_over":
+            return replace(node, args=args), NumT(item.unit, False, item.analyte)
+        return replace(node, args=args), NumT(item.unit, item.is_int, item.analyte)
+
+    def window(self, raw, typed, t: Type, func: str) -> n.Num:
+        """A series window: a time literal (`24 h`, `2 days`), as a number of hours."""
+        if not isinstance(typed, n.Num):
+            raise self.fail(raw, f"the window of {func}() is a fixed time written out, e.g. `24 h`")
+        unit = u.lookup(typed.unit) if typed.unit else None
+        if unit is None:
+            raise self.fail(raw, f"the window of {func}() needs a time unit: write `{typed.value:g} h`")
+        if unit.dimension != "time":
+            raise self.fail(raw, f"the window of {func}() must be a time, but '{_show(typed)}' is {u.describe(unit)}",
+                            "write the window in h, min or days, e.g. `24 h`")
+        hours = unit.to_base(typed.value) / u.lookup(SERIES_TIME_UNIT).factor
+        if hours < 0:
+            raise self.fail(raw, f"the window of {func}() cannot be negative")
+        return n.Num(hours, SERIES_TIME_UNIT, line=typed.line, col=typed.col)
+
     def function_call(self, node: n.Call, fn: Function):
         """Check the arguments against the parameters, then the body with the arguments in place."""
         bound = self.bind(node, fn.name, [p for p, _ in fn.params])
@@ -335,12 +377,27 @@ class Checker:
         return typed, t
 
     def table_call(self, node: n.Call, table: TableFunction):
+        if table.keys:
+            return self.multi_key_call(node, table)
         bound = self.bind(node, table.name, ["key"])
         expr, got = self.check_enum_arg(bound["key"], table.key)
         expr = self.coerce(expr, got, table.key, bound["key"], f"the key of table {table.name}")
         if self.scope.used is not None:
             self.scope.used.add(table.name)
         return n.Lookup(table.name, expr, table.rows, line=node.line, col=node.col), table.row
+
+    def multi_key_call(self, node: n.Call, table: TableFunction):
+        """`interactions("warfarin", "ibuprofen")` or by key name (`interactions(drug_a=..., drug_b=...)`)."""
+        bound = self.bind(node, table.name, [k for k, _ in table.keys])
+        keys = []
+        for name, want in table.keys:
+            expr, got = self.check_enum_arg(bound[name], want)
+            # a key may name a class member the table never lists itself: any text fits a text key
+            keys.append(self.coerce(expr, got, want if not isinstance(want, EnumT) else TEXT, bound[name],
+                                    f"key '{name}' of table {table.name}"))
+        if self.scope.used is not None:
+            self.scope.used.add(table.name)
+        return n.Lookup(table.name, keys[0], table.rows, tuple(keys), table.match, line=node.line, col=node.col), table.row
 
     def bind(self, node: n.Call, name: str, params: list[str]) -> dict[str, n.Expr]:
         """Positional and keyword arguments of a call, by parameter name; every parameter given once."""

@@ -61,7 +61,9 @@ class ProjectManifest(Spec):
 class RecordField(Spec):
     type: str = Field(description="a type: bool, int [unit] [of analyte], number [unit] [of analyte], text, date, "
                                   "enum(a, b), list[T], image (a file relative to the domain "
-                                  "folder, with findings:)")
+                                  "folder, with findings:), series(number unit) (timestamped rows, sampled by "
+                                  "`normal: {series: {every: 4 h, over: 72 h, baseline: ..., trend: ..., noise: ..., "
+                                  "events: [{at: ..., shift: ...}], clip: [low, high]}}`)")
     description: str = ""
     normal: Value | None = Field(None, description="healthy default: a distribution, a literal or an =expression")
     round: int | None = Field(None, ge=0, le=6, description="decimals kept when sampling")
@@ -288,7 +290,8 @@ class Tool(Spec):
     reveals: str | None = None
     instrument: Name | None = None
     table: Name | None = None
-    key_param: Name | None = None
+    key_param: Name | list[Name] | None = Field(None, description="table: the param holding the key, or one param "
+                                                                "per key of a multi-key table, in its key order")
     question_param: Name | None = None
     op: Literal["search", "read"] | None = None
     function: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -493,9 +496,19 @@ class Table(Spec):
     name: Name
     description: str = ""
     source: str = Field(min_length=3, description="where the numbers come from")
-    key: Name
+    key: Name | list[Name] = Field(description="the key column, or several (a row is found by all of them)")
+    unordered: bool = Field(False, description="two keys that form a pair: a lookup finds the row in either order "
+                                               "(drug A + drug B)")
+    classes: dict[Name, list[str]] = Field(default_factory=dict, description="class -> its members: a key cell "
+                                           "naming a class matches every member (any NSAID + any anticoagulant); "
+                                           "a row naming the values themselves wins over a class row")
     columns: dict[Name, str]
-    rows: list[dict[str, Any]] = Field(min_length=1)
+    rows: list[dict[str, Any]] = Field(min_length=1, description="one mapping per row: every column, and "
+                                       "optionally `source:`, that row's own provenance")
+
+    @property
+    def keys(self) -> list[str]:
+        return [self.key] if isinstance(self.key, str) else list(self.key)
 
 
 SPEC_KINDS: dict[str, type[Spec]] = {
@@ -513,8 +526,11 @@ def json_schemas() -> dict[str, dict]:
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         schema["$id"] = f"https://medgym.dev/schema/v1/{kind}.json"
         out[kind] = schema
+    # The array's item is the tool schema without its own $id and $defs (they would move its `#/$defs/...` refs
+    # away from the array's $defs), and the `tool` schema keeps its own.
+    tool = {k: v for k, v in out["tool"].items() if k not in ("$defs", "$id", "$schema")}
     tools = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "https://medgym.dev/schema/v1/tools.json",
-             "type": "array", "items": {"$ref": "#/$defs/Tool"}, "$defs": {**out["tool"].pop("$defs", {}), "Tool": out["tool"]}}
+             "type": "array", "items": {"$ref": "#/$defs/Tool"}, "$defs": {**out["tool"].get("$defs", {}), "Tool": tool}}
     out["tools"] = tools
     family = out["task_family"]  # a phased family writes its reference and rubric per phase
     family["required"] = [k for k in family["required"] if k not in ("reference", "rubric")]

@@ -105,6 +105,10 @@ class Lookup(Node):
     table: str
     key: "Expr"
     rows: tuple[tuple[object, tuple[tuple[str, object], ...]], ...]  # (key value, ((column, value), ...)), hashable
+    # A multi-key table (`interactions("warfarin", "ibuprofen")`): the keys (then `key` is the first), each row's
+    # key value a tuple of cells, and how rows match: (unordered, ((class, (member, ...)), ...)).
+    keys: tuple["Expr", ...] = ()
+    match: tuple = (False, ())
 
 
 Expr = Union[Num, Str, Bool, Name, Attr, Call, Unary, BinOp, Compare, BoolOp, If, ListLit, Convert, Lookup]
@@ -113,7 +117,7 @@ Expr = Union[Num, Str, Bool, Name, Attr, Call, Unary, BinOp, Compare, BoolOp, If
 # ---------------------------------------------------------------- types (as written in specs)
 @dataclass(frozen=True)
 class TypeRef(Node):
-    kind: str  # bool, text, date, int, number, enum, list
+    kind: str  # bool, text, date, int, number, enum, list, series
     unit: str | None = None
     values: tuple[str, ...] = ()
     item: "TypeRef | None" = None

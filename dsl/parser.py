@@ -178,6 +178,9 @@ class _ToNodes(Transformer):
     def t_list(self, meta, items):
         return n.TypeRef("list", item=items[0], **_pos(meta))
 
+    def t_series(self, meta, items):
+        return n.TypeRef("series", item=items[0], **_pos(meta))
+
     # ---- instruments
     def score_file(self, meta, items):
         return [i for i in items if isinstance(i, n.Instrument)]

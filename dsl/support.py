@@ -366,3 +366,116 @@ def load_sibling(here: str, relative: str):
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+# ---------------------------------------------------------------- series (timestamped rows)
+def sample_series(rng: random.Random, params: dict, events: tuple = (), clip: tuple | None = None,
+                  digits: int | None = None, integer: bool = False) -> list[dict]:
+    """Rows every `every` hours from `start` for `over` hours: baseline + trend per hour + each event's shift
+    from its time on + gaussian noise, then clipped and rounded. `events` is ((at, shift), ...)."""
+    start, every, over = params["start"], params["every"], params["over"]
+    if every <= 0:
+        raise ValueError("a series needs `every` above zero")
+    rows = []
+    steps = int(math.floor(over / every + 1e-9))
+    for i in range(steps + 1):
+        t = start + i * every
+        value = params["baseline"] + params["trend"] * (t - start) + sum(s for at, s in events if at <= t)
+        if params["noise"]:
+            value += rng.gauss(0.0, params["noise"])
+        rows.append({"time": round_half_up(t, 2), "value": finish(value, clip, digits, integer)})
+    return rows
+
+
+def window_rows(rows, hours: float | None) -> list[dict]:
+    """The rows of the last `hours` before (and at) the latest row; None: every row; 0: the latest only."""
+    if not rows:
+        return []
+    if hours is None:
+        return list(rows)
+    end = rows[-1]["time"]
+    return [row for row in rows if row["time"] >= end - hours - 1e-9]
+
+
+def series_last(rows):
+    return rows[-1]["value"] if rows else None
+
+
+def series_min(rows, hours: float):
+    shown = window_rows(rows, hours)
+    return min(r["value"] for r in shown) if shown else None
+
+
+def series_max(rows, hours: float):
+    shown = window_rows(rows, hours)
+    return max(r["value"] for r in shown) if shown else None
+
+
+def series_mean(rows, hours: float):
+    """The mean of the window's values (a CTG baseline heart rate over 10 min)."""
+    shown = window_rows(rows, hours)
+    return sum(r["value"] for r in shown) / len(shown) if shown else None
+
+
+def series_delta(rows, hours: float):
+    """The latest value minus the earliest one inside the window (KDIGO: a rise within 48 h)."""
+    shown = window_rows(rows, hours)
+    return shown[-1]["value"] - shown[0]["value"] if shown else None
+
+
+def series_trend(rows, hours: float):
+    """The least-squares slope of the window's values, per hour (0 with fewer than two rows)."""
+    shown = window_rows(rows, hours)
+    if len(shown) < 2:
+        return 0.0 if shown else None
+    ts = [r["time"] for r in shown]
+    vs = [r["value"] for r in shown]
+    mt, mv = sum(ts) / len(ts), sum(vs) / len(vs)
+    spread = sum((t - mt) ** 2 for t in ts)
+    return sum((t - mt) * (v - mv) for t, v in zip(ts, vs)) / spread if spread else 0.0
+
+
+def rows_between(rows, since=None, until=None, last_n=None) -> list[dict]:
+    """A windowed lookup's rows: times in [since, until] (hours since admission), then the last `last_n`."""
+    shown = [r for r in rows if (since is None or r["time"] >= since) and (until is None or r["time"] <= until)]
+    return shown[-int(last_n):] if last_n else shown
+
+
+# ---------------------------------------------------------------- multi-key tables
+def table_match(table: str, rows: tuple, keys: tuple, unordered: bool = False, classes: dict | None = None,
+                lenient: bool = False):
+    """The row of a multi-key table for `keys` (see `match_row`); none is an error outside rubric predicates."""
+    found = match_row(rows, keys, unordered, classes or {})
+    if found is None and not lenient:
+        raise KeyError(f"table {table} has no row for {' + '.join(map(str, keys))}")
+    return None if found is None else found[0]
+
+
+def match_row(rows, keys, unordered: bool, classes: dict):
+    """(row, how) for `keys` among `rows` ((key cells, row), ...): a cell matches its key's value, or names a
+    class the value is a member of; with `unordered` the keys also match in the other order. The row with the
+    most exact cells wins (a drug-specific row before "any NSAID + any anticoagulant"), then table order."""
+    wanted = tuple(_fold(k) for k in keys)
+    orders = [wanted] + ([tuple(reversed(wanted))] if unordered and len(wanted) == 2 else [])
+    members = {_fold(c): {_fold(v) for v in vs} for c, vs in classes.items()}
+    best = None
+    for cells, row in rows:
+        for order in orders:
+            exact = _cells_match(tuple(_fold(c) for c in cells), order, members)
+            if exact is not None and (best is None or exact > best[0]):
+                best = (exact, row, "exact" if exact == len(order) else "class")
+    return None if best is None else (best[1], best[2])
+
+
+def _cells_match(cells, values, members) -> int | None:
+    exact = 0
+    for cell, value in zip(cells, values):
+        if cell == value:
+            exact += 1
+        elif value not in members.get(cell, ()):
+            return None
+    return exact
+
+
+def _fold(value) -> str:
+    return " ".join(str(value).split()).casefold()

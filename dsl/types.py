@@ -65,6 +65,20 @@ class ListT(Type):
 
 
 @dataclass(frozen=True)
+class SeriesT(Type):
+    """Timestamped numbers (a creatinine over an admission): rows {"time": hours since admission, "value": v},
+    in time order; `item` is the number type of the values (its unit, its analyte)."""
+
+    item: NumT = NumT()
+
+    def describe(self) -> str:
+        return f"series({self.item.describe()})"
+
+
+SERIES_TIME_UNIT = "h"  # row times are hours since admission, whatever unit a spec writes a window in
+
+
+@dataclass(frozen=True)
 class RecordT(Type):
     name: str = "record"
     fields: tuple[tuple[str, Type], ...] = ()
@@ -117,6 +131,11 @@ def from_ref(ref: n.TypeRef, pos: Position) -> Type:
         return EnumT(ref.values)
     if ref.kind == "list":
         return ListT(from_ref(ref.item, pos))
+    if ref.kind == "series":
+        item = from_ref(ref.item, pos)
+        if not isinstance(item, NumT):
+            raise SpecError(f"a series holds numbers, not {item.describe()} (e.g. `series(number mg/dL)`)", pos)
+        return SeriesT(item)
     raise SpecError(f"unknown type '{ref.kind}'", pos)
 
 
@@ -152,6 +171,9 @@ def json_schema(t: Type) -> dict:
         return {"type": "array", "items": json_schema(t.item)}
     if isinstance(t, RecordT):
         return {"type": "object", "properties": {k: json_schema(v) for k, v in t.fields}}
+    if isinstance(t, SeriesT):
+        return {"type": "array", "items": {"type": "object", "properties": {"time": {"type": "number"},
+                                                                        "value": json_schema(t.item)}}}
     if isinstance(t, DateT):
         return {"type": "string", "format": "date"}
     return {"type": "string"}
@@ -175,6 +197,9 @@ def value_matches(t: Type, value) -> bool:
         return isinstance(value, (list, tuple)) and all(value_matches(t.item, v) for v in value)
     if isinstance(t, RecordT):
         return isinstance(value, dict) and all(k in value and value_matches(ft, value[k]) for k, ft in t.fields)
+    if isinstance(t, SeriesT):
+        return isinstance(value, (list, tuple)) and all(_series_row(t, row) for row in value) and \
+            [row["time"] for row in value] == sorted(row["time"] for row in value)
     return True
 
 
@@ -188,3 +213,21 @@ class ImageT(TextT):
 
 
 IMAGE = ImageT()
+
+
+def series_problem(t: SeriesT, rows) -> str | None:
+    """Why `rows` is not a value of series type `t` (None when it is), naming the first bad row."""
+    if not isinstance(rows, (list, tuple)):
+        return f"a series is a list of {{time, value}} rows, not {type(rows).__name__}"
+    for index, row in enumerate(rows, 1):
+        if not _series_row(t, row):
+            return f"row {index} must be {{time: hours since admission, value: {t.item.describe()}}}, not {row!r}"[:200]
+        if index > 1 and row["time"] < rows[index - 2]["time"]:
+            return f"row {index} (time {row['time']:g}) comes before row {index - 1} (time {rows[index - 2]['time']:g}): " \
+                   f"rows are in time order"
+    return None
+
+
+def _series_row(t: SeriesT, row) -> bool:
+    return isinstance(row, dict) and set(row) == {"time", "value"} and value_matches(NumT(), row["time"]) \
+        and value_matches(t.item, row["value"])

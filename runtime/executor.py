@@ -11,7 +11,7 @@ import random
 import zlib
 
 from medgym.dsl.build import kind_table
-from medgym.dsl.support import InstrumentInputError, read_inputs
+from medgym.dsl.support import InstrumentInputError, match_row, read_inputs, rows_between
 from medgym.runtime.build import Domain, Tool
 from medgym.runtime.episode import Episode
 
@@ -47,6 +47,8 @@ def _lookup(domain: Domain, episode: Episode, tool: Tool, arguments: dict):
         value = _selected(value, arguments.get(spec.select) if spec.select else None)
         if spec.revealed_only:
             value = _ready(domain, episode, prefix, value)
+    if spec.window:
+        value = _windowed(value, spec.window, arguments)
     episode.observe(prefix, value)
     return {prefix.rsplit(".", 1)[-1]: _present(domain, prefix, value, spec.flags)}, None
 
@@ -67,6 +69,25 @@ def _selected(value: dict, wanted) -> dict:
     return {k: value[k] for k in names if k in value}
 
 
+def _windowed(value, window: dict[str, float], arguments: dict):
+    """Only the series rows inside the call's window (since/until in hours since admission, last_n rows)."""
+    bounds = {k: arguments.get(k) for k in window}
+    if all(v is None for v in bounds.values()):
+        return value
+    since, until = (None if bounds.get(k) is None else float(bounds[k]) * window[k] for k in ("since", "until"))
+    if since is not None and until is not None and since > until:
+        raise ToolError(f"since ({bounds['since']}) is after until ({bounds['until']})")
+    return _map_series(value, lambda rows: rows_between(rows, since, until, bounds.get("last_n")))
+
+
+def _map_series(value, function):
+    if isinstance(value, dict):
+        return {k: _map_series(v, function) for k, v in value.items()}
+    if isinstance(value, list) and all(isinstance(r, dict) and "time" in r for r in value):
+        return function(value)
+    return value
+
+
 def _ready(domain: Domain, episode: Episode, prefix: str, value: dict) -> dict:
     if prefix in episode.revealed:  # the whole group was ordered
         return value
@@ -82,6 +103,8 @@ def _present(domain: Domain, prefix: str, value, flags: bool):
     if isinstance(value, dict):
         return {k: _present(domain, f"{prefix}.{k}", v, flags) for k, v in value.items()}
     meta = domain.spec.fields.get(prefix)
+    if meta is not None and meta.type.startswith("series(") and isinstance(value, list):
+        return _present_series(value, meta, flags)
     if meta is None or isinstance(value, bool) or not isinstance(value, (int, float)) or not meta.unit:
         return value
     shown = {"value": value, "unit": meta.unit}
@@ -90,6 +113,19 @@ def _present(domain: Domain, prefix: str, value, flags: bool):
         if flag:
             shown["flag"] = flag
     return shown
+
+
+def _present_series(rows: list, meta, flags: bool) -> dict:
+    """A series as the agent sees it: its unit once, then each row's time (hours since admission) and value."""
+    shown = []
+    for row in rows:
+        item = {"time_h": row["time"], "value": row["value"]}
+        flag = _flag(row["value"], meta.reference, meta.critical) if flags else None
+        if flag:
+            item["flag"] = flag
+        shown.append(item)
+    out = {"unit": meta.unit, "times": "hours since admission", "rows": shown} if meta.unit else {"rows": shown}
+    return out if rows else dict(out, note="no rows in this window")
 
 
 def _flag(value: float, reference, critical) -> str | None:
@@ -156,12 +192,30 @@ def _table(domain: Domain, episode: Episode, tool: Tool, arguments: dict):
     key_param = tool.spec.key_param
     if key_param is None:
         return {"table": table.name, "source": table.source, "rows": table.rows}, None
+    if not isinstance(key_param, str):
+        return _table_pair(table, key_param, arguments), None
     wanted = str(arguments.get(key_param, "")).strip().casefold()
     for row in table.rows:  # rows are the table's own columns (plain JSON)
         if str(row.get(table.key, "")).casefold() == wanted:
             return dict(row, source=table.source), None
     keys = ", ".join(str(r.get(table.key)) for r in table.rows[:40])
     raise ToolError(f"no entry {arguments.get(key_param)!r} in {table.name}; entries: {keys}")
+
+
+def _table_pair(table, key_params: tuple, arguments: dict) -> dict:
+    """A multi-key row: the keys in either order when the table is unordered, a class row for members of the
+    class; no row is an answer too (no listed interaction), not an error."""
+    values = tuple(str(arguments.get(p, "")).strip() for p in key_params)
+    rows = tuple((tuple(row.get(k) for k in table.keys), row) for row in table.rows)
+    found = match_row(rows, values, table.unordered, table.classes)
+    asked = dict(zip(table.keys, values))
+    if found is None:
+        return {"table": table.name, **asked, "found": False, "result": f"no entry for {' + '.join(values)} in {table.name}",
+                "source": table.source}
+    row, how = found
+    shown = {k: v for k, v in row.items() if k != "source"}
+    return {"table": table.name, "asked": asked, "found": True, "matched": how, **shown,
+            "source": row.get("source") or table.source}
 
 
 # -- simulator -------------------------------------------------------------------------------------------------

@@ -23,3 +23,21 @@ def mini_build(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("mini") / "build"
     compile_specs(MINI, out, gate=compile_gate)
     return out
+
+
+SERIES = ROOT / "tests" / "compiler" / "fixtures" / "series"
+PAIRS = ROOT / "tests" / "compiler" / "fixtures" / "pairs"
+
+
+@pytest.fixture(scope="session")
+def series_build(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("series") / "build"
+    compile_specs(SERIES, out, gate=compile_gate)
+    return out
+
+
+@pytest.fixture(scope="session")
+def pairs_build(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("pairs") / "build"
+    compile_specs(PAIRS, out, gate=compile_gate)
+    return out
