@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from medgym.dsl.models import Card, Hints, RewardWeights, Table, ToolKind, Topic  # noqa: F401  (Table: tables.json)
 
-FORMAT_VERSION = 2  # 2: the typed build (every artifact validated by these models)
+FORMAT_VERSION = 3  # 2: the typed build (every artifact validated by these models); 3: phases, images, series,
+# multi-key tables, checklists and dataset items
 SPLITS = ("train", "val", "test")
 SeverityName = Literal["minor", "moderate", "major", "critical"]
 MatchKind = Literal["exact", "numeric", "set_f1", "token_f1", "option", "checklist"]
@@ -320,7 +321,7 @@ class Counts(BuildModel):
 
 
 class Manifest(BuildModel):
-    format_version: Literal[2] = FORMAT_VERSION
+    format_version: Literal[3] = FORMAT_VERSION
     medgym_version: str
     spec_hash: str
     counts: Counts = Field(default_factory=Counts)

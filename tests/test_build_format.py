@@ -101,7 +101,7 @@ def _rewrite(path: Path, change) -> None:
 
 def test_an_old_build_is_refused_naming_the_command(copy_of):
     _rewrite(copy_of / "manifest.json", lambda m: m.update(format_version=1))
-    with pytest.raises(BuildError, match=r"build format 1, this medgym reads format 2: recompile with `medgym compile"):
+    with pytest.raises(BuildError, match=r"build format 1, this medgym reads format 3: recompile with `medgym compile"):
         Build.open(copy_of)
 
 
@@ -110,7 +110,7 @@ def test_a_damaged_domain_is_refused_naming_file_and_field(copy_of):
         lookup = next(t for t in domain["tools"] if t["kind"] == "lookup")
         del lookup["path"]
     _rewrite(copy_of / "clinic" / "domain.json", drop_path)
-    with pytest.raises(BuildError, match=r"domain\.json does not match build format 2 \(tools\.\d+\.lookup\.path: "
+    with pytest.raises(BuildError, match=r"domain\.json does not match build format 3 \(tools\.\d+\.lookup\.path: "
                                          r"Field required\); recompile with `medgym compile"):
         Build.open(copy_of).domain("clinic")
 
@@ -121,7 +121,7 @@ def test_a_damaged_task_is_refused(copy_of):
     task = json.loads(lines[0])
     task["rubric"]["accuracy"]["curb65"]["match"] = "approximately"
     path.write_text("\n".join([json.dumps(task), *lines[1:]]) + "\n")
-    with pytest.raises(BuildError, match=r"train\.jsonl does not match build format 2 \(rubric\.accuracy\.curb65\.match"):
+    with pytest.raises(BuildError, match=r"train\.jsonl does not match build format 3 \(rubric\.accuracy\.curb65\.match"):
         Build.open(copy_of).domain("clinic").tasks("train")
 
 

@@ -39,7 +39,7 @@ def tasks(build: Path) -> list[dict]:
 
 def test_manifest_counts(build):
     manifest = json.loads((build / "manifest.json").read_text())
-    assert manifest["format_version"] == 2 and len(manifest["spec_hash"]) == 64
+    assert manifest["format_version"] == 3 and len(manifest["spec_hash"]) == 64
     assert manifest["counts"] == {"domains": 1, "tools": 7, "instruments": 2, "tasks": 41}
     clinic = manifest["domains"]["clinic"]
     assert clinic["env_id"] == "medgym/Clinic-v0" and sum(clinic["splits"].values()) == 41
