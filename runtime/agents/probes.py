@@ -15,6 +15,10 @@ they learn from the train split; none of them ever reads the case beyond what to
 - duplicate: the reference solution with every call sent twice, the copy trivially altered;
 - overorder: the reference solution with every test and study ordered as well;
 - wrong_after_workup: the reference work-up, then an answer wrong in every field.
+
+A phased task is played phase by phase: in each phase the probe does its attack with that phase's tools and
+ends it with that phase's submit tool (guess and spam guess each submission; blind, lazy and shotgun submit
+the phase's most common train answer), so a phased reward is attacked in every phase, not refused at the first.
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ import random
 import fastjsonschema
 
 from medgym.runtime.agents.oracle import hermes
-from medgym.runtime.agents.tuning import tuning
+from medgym.runtime.agents.tuning import phase_steps, tuning
 from medgym.runtime.episode import canonical
 
 
@@ -46,26 +50,34 @@ class GuessAgent:
         self.env = env
 
     def act(self, observation: str, info: dict) -> str:
-        tool = self.env.domain.submit_tool
+        tool = offered(self.env)[0]
         truth = self.env.episode.task.truth
         return hermes(tool.name, schema_arguments(tool, self.env.episode.case, avoid=truth))
+
+
+def offered(env) -> tuple:
+    """The submit tool that ends the current stage and the other tools offered in it: the current phase's
+    (a phased task), else the domain's."""
+    domain, phase = env.domain, env.episode.current_phase
+    if phase is None:
+        return domain.submit_tool, [t for t in domain.tools.values() if t.name != domain.spec.submit_tool]
+    return domain.tools[phase.submit], [domain.tools[n] for n in phase.tools if n != phase.submit]
 
 
 class SpamAgent:
     name = "spam"
 
     def start(self, env, observation: str, info: dict) -> None:
-        self.env, self.sent = env, False
+        self.env, self.sent = env, None
 
     def act(self, observation: str, info: dict) -> str:
-        domain = self.env.domain
-        submit = domain.spec.submit_tool
+        submit, tools = offered(self.env)
         case = self.env.episode.case
-        if not self.sent:
-            self.sent = True
-            return "\n".join(hermes(t.name, schema_arguments(t, case)) for t in domain.tools.values() if t.name != submit)
+        if self.sent != self.env.episode.phase:  # every tool of this phase (or of the domain) once, then submit
+            self.sent = self.env.episode.phase
+            return "\n".join(hermes(t.name, schema_arguments(t, case)) for t in tools)
         truth = self.env.episode.task.truth
-        return hermes(submit, schema_arguments(domain.tools[submit], case, avoid=truth))
+        return hermes(submit.name, schema_arguments(submit, case, avoid=truth))
 
 
 class GarbageAgent:
@@ -125,7 +137,11 @@ def _value(prop: dict, avoid, avoiding: bool):
 
 class _Scripted:
     """Plays a list of turns; each turn is a list of calls, or a function of the episode returning one (for
-    calls that depend on what was observed, such as copied calculator inputs and echoed outputs)."""
+    calls that depend on what was observed, such as copied calculator inputs and echoed outputs).
+
+    A probe writes `work(phase)` (its steps in one stage: a phase of a phased task, or the whole task with
+    phase None) and `finish(phase)` (the stage's submission); the script is each stage's work then its
+    submission, packed to the turn limit."""
 
     name = "scripted"
 
@@ -135,7 +151,21 @@ class _Scripted:
         self.turns = self.script()
 
     def script(self) -> list:
+        stages = self.env.episode.task.phases or (None,)
+        works = [[step for step in self.work(phase) if step] for phase in stages]
+        room = max(1, self.env.max_turns - len(stages))
+        per_turn = max(1, math.ceil(sum(map(len, works)) / room))
+        turns = []
+        for phase, work in zip(stages, works):
+            turns += [_merge(work[i:i + per_turn]) for i in range(0, len(work), per_turn)]
+            turns.append(self.finish(phase))
+        return turns
+
+    def work(self, phase) -> list:
         raise NotImplementedError
+
+    def finish(self, phase) -> list:
+        return [self.blind_answer(phase)]
 
     def act(self, observation: str, info: dict) -> str:
         if not self.turns:
@@ -162,8 +192,16 @@ class _Scripted:
         per_turn = max(1, math.ceil(len(calls) / room))
         return [calls[i:i + per_turn] for i in range(0, len(calls), per_turn)]
 
-    def blind_answer(self, echoed: dict | None = None) -> tuple[str, dict]:
-        tuned = tuning(self.domain)
+    def tools(self, phase) -> list:
+        """The tools the stage offers, its submit tools aside."""
+        if phase is None:
+            return [t for t in self.domain.tools.values() if t.name != self.domain.spec.submit_tool]
+        return [self.domain.tools[n] for n in phase.tools if n != phase.submit]
+
+    def blind_answer(self, phase=None, echoed: dict | None = None) -> tuple[str, dict]:
+        """The stage's most common train submission (fields that echo a calculator given what it echoed)."""
+        tuned = tuning(self.domain).stage(phase)
+        submit = self.domain.tools[phase.submit] if phase is not None else self.submit
         answer = dict(tuned.answer)
         if echoed:
             key = json.dumps([canonical(echoed[k]) for k in sorted(tuned.echoes) if k in echoed], default=str)
@@ -171,7 +209,7 @@ class _Scripted:
                 if key in table:
                     answer[name] = table[key]
             answer.update(echoed)
-        return self.submit.name, self.with_ids(self.submit, answer)
+        return submit.name, self.with_ids(submit, answer)
 
     def instrument_call(self, tool) -> tuple[str, dict]:
         """A calculator fed what the probe observed: each input copied from the case field references copy
@@ -193,6 +231,13 @@ class _Scripted:
     def reference_steps(self) -> list[tuple[str, dict]]:
         return [(s.name, s.arguments) for s in self.env.episode.task.reference]
 
+    def stage_steps(self, phase) -> list[tuple[str, dict]]:
+        """The reference's steps in the stage: one phase's (its submission last), or the whole reference."""
+        if phase is None:
+            return self.reference_steps()
+        steps = dict((p.name, s) for p, s in phase_steps(self.env.episode.task))[phase.name]
+        return [(s.name, s.arguments) for s in steps]
+
 
 def _observed(episode, path: str) -> bool:
     return path in episode.observed or any(p.startswith(path + ".") for p in episode.observed)
@@ -208,32 +253,32 @@ def _leaf(case: dict, path: str):
 class BlindAgent(_Scripted):
     name = "blind"
 
-    def script(self) -> list:
+    def work(self, phase) -> list:
         steps = []
-        for name, arguments in tuning(self.domain).plan:
+        for name, arguments in tuning(self.domain).stage(phase).plan:
             tool = self.domain.tools[name]
             if tool.kind == "instrument":
                 steps.append(lambda tool=tool: [self.instrument_call(tool)])
             else:
                 steps.append([(name, self.with_ids(tool, arguments))])
-        turns = [s for chunk in self.packed(steps, reserve=1) for s in [_merge(chunk)]]
-        return turns + [[self.blind_answer()]]
+        return steps
 
 
 class LazyAgent(_Scripted):
     name = "lazy"
 
-    def script(self) -> list:
-        reads = [(n, a) for n, a in tuning(self.domain).plan
+    def work(self, phase) -> list:
+        reads = [(n, a) for n, a in tuning(self.domain).stage(phase).plan
                  if self.domain.tools[n].kind == "lookup" and not self.domain.tools[n].spec.revealed_only]
-        return [[(n, self.with_ids(self.domain.tools[n], a))] for n, a in reads[:2]] + [[self.blind_answer()]]
+        looks = 2 if phase is None else 1  # a token work-up: two lookups, or one in each phase
+        return [[(n, self.with_ids(self.domain.tools[n], a))] for n, a in reads[:looks]]
 
 
 class ShotgunAgent(_Scripted):
     name = "shotgun"
 
-    def script(self) -> list:
-        tools = list(self.domain.tools.values())
+    def work(self, phase) -> list:
+        tools = self.tools(phase)
         orders = [(t.name, self.with_ids(t, everything(t))) for t in tools if t.kind == "action" and t.spec.reveals]
         reads = [(t.name, self.with_ids(t, {})) for t in tools
                  if t.kind == "lookup" and not t.spec.revealed_only and not _required_params(t)]
@@ -243,17 +288,20 @@ class ShotgunAgent(_Scripted):
                      for t in tools if t.kind == "simulator"
                      for topic in self.domain.spec.history_topics.values()]
         instruments = [t for t in tools if t.kind == "instrument"]
-        first = orders + reads + questions
-        return [first, results, lambda: [self.instrument_call(t) for t in instruments], self.echo_answer]
+        calculate = (lambda: [self.instrument_call(t) for t in instruments]) if instruments else []
+        return [orders + reads + questions, results, calculate]
 
-    def echo_answer(self) -> list:
+    def finish(self, phase) -> list:
+        return lambda: self.echo_answer(phase)
+
+    def echo_answer(self, phase=None) -> list:
         episode = self.env.episode
         echoed = {}
-        for field_name, (tool, key) in tuning(self.domain).echoes.items():
+        for field_name, (tool, key) in tuning(self.domain).stage(phase).echoes.items():
             found = episode.successful(tool)
             if found and key in (found[-1].result or {}):
                 echoed[field_name] = found[-1].result[key]
-        return [self.blind_answer(echoed)]
+        return [self.blind_answer(phase, echoed)]
 
 
 def _required_params(tool) -> list[str]:
@@ -284,11 +332,12 @@ def _merge(chunk: list) -> object:
 class DuplicateAgent(_Scripted):
     name = "duplicate"
 
-    def script(self) -> list:
-        steps = self.reference_steps()
-        *work, submit = steps
-        turns = [[(name, arguments), (name, _altered(self.domain.tools[name], arguments))] for name, arguments in work]
-        return [t for chunk in self.packed(turns, reserve=1) for t in [[c for turn in chunk for c in turn]]] + [[submit]]
+    def work(self, phase) -> list:
+        *work, _ = self.stage_steps(phase)
+        return [[(name, arguments), (name, _altered(self.domain.tools[name], arguments))] for name, arguments in work]
+
+    def finish(self, phase) -> list:
+        return [self.stage_steps(phase)[-1]]  # a submission is sent once: its copy would land in the next phase
 
 
 def _altered(tool, arguments: dict) -> dict:
@@ -322,49 +371,34 @@ def _accepts(tool, arguments: dict) -> bool:
 class OverorderAgent(_Scripted):
     name = "overorder"
 
-    def script(self) -> list:
-        *work, submit = self.reference_steps()
+    def work(self, phase) -> list:
+        """The stage's reference work, then every test and study the stage offers (in a phased task, each
+        order in the first phase offering it: the runtime would refuse it elsewhere)."""
+        *work, _ = self.stage_steps(phase)
         orders = [(t.name, self.with_ids(t, everything(t))) for t in self.domain.tools.values()
-                  if t.kind == "action" and t.spec.reveals]
-        phases = self.env.episode.task.phases
-        if phases:  # each order in the phase that offers it, before that phase's submission
-            steps = _in_phases(work, orders, phases)
-        else:
-            steps = [[s] for s in work] + [[o] for o in orders]
-        return [t for chunk in self.packed(steps, reserve=1) for t in [[c for turn in chunk for c in turn]]] + [[submit]]
+                  if t.kind == "action" and t.spec.reveals and self.first_offered(t.name, phase)]
+        return [[s] for s in work] + [[o] for o in orders]
 
+    def finish(self, phase) -> list:
+        return [self.stage_steps(phase)[-1]]
 
-def _in_phases(work: list, orders: list, phases) -> list[list]:
-    """A phased reference's steps with each order placed just before the submission of the first phase
-    offering its tool (an order no phase offers is left out: the runtime would refuse it)."""
-    steps, index = [], 0
-    for name, arguments in work:
-        if index < len(phases) and name == phases[index].submit:
-            steps += [[o] for o in orders if _first_offering(o[0], phases) == index]
-            index += 1
-        steps.append([(name, arguments)])
-    return steps + [[o] for o in orders if _first_offering(o[0], phases) == len(phases) - 1]
-
-
-def _first_offering(tool: str, phases) -> int | None:
-    return next((i for i, p in enumerate(phases) if tool in p.tools), None)
+    def first_offered(self, tool: str, phase) -> bool:
+        if phase is None:
+            return True
+        return next((p for p in self.env.episode.task.phases if tool in p.tools), None) is phase
 
 
 class WrongAfterWorkupAgent(_Scripted):
     name = "wrong_after_workup"
 
-    def script(self) -> list:
-        *work, (name, answer) = self.reference_steps()
-        truth = self.env.episode.task.truth
-        fields = self.env.episode.task.rubric.accuracy
-        wrong = schema_arguments(self.submit, self.env.episode.case, avoid=truth, optional=True)
-        answer = dict(answer, **{k: wrong[k] for k in fields if k in wrong})
-        work = [self.wrong_phase(n, a) if self.domain.tools[n].kind == "submit" else (n, a) for n, a in work]
-        turns = [t for chunk in self.packed([[s] for s in work], reserve=1) for t in [[c for turn in chunk for c in turn]]]
-        return turns + [[(name, answer)]]
+    def work(self, phase) -> list:
+        return [[s] for s in self.stage_steps(phase)[:-1]]
 
-    def wrong_phase(self, name: str, answer: dict) -> tuple[str, dict]:
-        """An earlier phase's submission (a phased task), wrong in every field that has a truth."""
-        truth = self.env.episode.task.truth
-        wrong = schema_arguments(self.domain.tools[name], self.env.episode.case, avoid=truth, optional=True)
-        return name, dict(answer, **{k: v for k, v in wrong.items() if k in truth})
+    def finish(self, phase) -> list:
+        """The stage's submission wrong in every field the rubric grades (an earlier phase's: every field
+        that has a truth)."""
+        name, answer = self.stage_steps(phase)[-1]
+        task = self.env.episode.task
+        wrong = schema_arguments(self.domain.tools[name], self.env.episode.case, avoid=task.truth, optional=True)
+        graded = task.rubric.accuracy if name == self.submit.name else task.truth
+        return [(name, dict(answer, **{k: v for k, v in wrong.items() if k in graded}))]

@@ -3,7 +3,9 @@
 A probe is a policy that never reasons about the patient. Tuned on the train split it becomes the strongest
 such policy: the most common answer per field, a fixed plan of the calls most references make, which
 observed case field feeds which calculator input, and which answer field echoes which calculator output.
-A ceiling these probes stay under is a ceiling that means something.
+A phased domain is tuned phase by phase as well: each phase's common submission, plan and echoes are learned
+from that phase's share of the train references. A ceiling these probes stay under is a ceiling that means
+something.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from statistics import median
 
-from medgym.dsl.build import Task
+from medgym.dsl.build import Phase, Step, Task
 from medgym.runtime.episode import canonical
 
 PLAN_SHARE = 0.4  # a tool joins the fixed plan when at least this share of train references call it
@@ -28,6 +30,11 @@ class Tuning:
     constants: dict[str, dict] = field(default_factory=dict)  # instrument tool -> param -> most common value
     echoes: dict[str, tuple[str, str]] = field(default_factory=dict)  # answer field -> (instrument tool, output)
     given_echo: dict[str, dict] = field(default_factory=dict)  # field -> {echoed values (json): most common value}
+    phases: dict[str, "Tuning"] = field(default_factory=dict)  # phase name -> what was learned from its steps
+
+    def stage(self, phase: Phase | None) -> "Tuning":
+        """What to play in `phase` (a phased task's current phase), or the whole-task tuning (None)."""
+        return self.phases.get(phase.name, self) if phase is not None else self
 
 
 _CACHE: dict[tuple, Tuning] = {}
@@ -43,13 +50,41 @@ def tuning(domain) -> Tuning:
 
 def _tune(domain) -> Tuning:
     tasks = domain.tasks("train") or [t for s in ("val", "test") for t in domain.tasks(s)]
-    submit = domain.submit_tool
-    out = Tuning(answer=_answer_modes(tasks, submit), plan=_fixed_plan(domain, tasks))
     instruments = [t for t in domain.tools.values() if t.kind == "instrument"]
+    inputs, constants = {}, {}
     for tool in instruments:
-        out.inputs[tool.name], out.constants[tool.name] = _input_sources(tool, tasks)
-    out.echoes = _echoes(domain, tasks, submit, instruments)
-    out.given_echo = _conditional_modes(domain, tasks, submit, out.echoes)
+        inputs[tool.name], constants[tool.name] = _input_sources(tool, tasks)
+    out = _stage(domain, [(t, t.reference) for t in tasks], domain.submit_tool, instruments)
+    out.inputs, out.constants = inputs, constants
+    for name, phase in _phases(tasks).items():
+        segments = [(t, steps) for t in tasks for p, steps in phase_steps(t) if p.name == name]
+        out.phases[name] = _stage(domain, segments, domain.tools[phase.submit], instruments)
+        out.phases[name].inputs, out.phases[name].constants = inputs, constants
+    return out
+
+
+def _stage(domain, segments: list[tuple[Task, tuple[Step, ...]]], submit, instruments) -> Tuning:
+    """The answer, plan and echoes learned from `segments`: each task with the reference steps of one stage
+    (the whole reference, or one phase's steps) ending with a call of `submit`."""
+    out = Tuning(answer=_answer_modes(segments, submit), plan=_fixed_plan(domain, segments))
+    out.echoes = _echoes(domain, segments, submit, instruments)
+    out.given_echo = _conditional_modes([t for t, _ in segments], submit, out.echoes)
+    return out
+
+
+def _phases(tasks: list[Task]) -> dict[str, Phase]:
+    """Every phase name the train tasks use, with one of its definitions (its submit tool)."""
+    return {p.name: p for t in tasks for p in t.phases}
+
+
+def phase_steps(task: Task) -> list[tuple[Phase, tuple[Step, ...]]]:
+    """A phased task's reference cut into its phases: each phase's steps end with its submit call."""
+    out, start = [], 0
+    steps = task.reference
+    for phase in task.phases:
+        end = next((i for i in range(start, len(steps)) if steps[i].name == phase.submit), len(steps) - 1)
+        out.append((phase, steps[start:end + 1]))
+        start = end + 1
     return out
 
 
@@ -58,27 +93,27 @@ def _mode(values: list):
     return json.loads(counts.most_common(1)[0][0]) if counts else None
 
 
-def _answer_modes(tasks: list[Task], submit) -> dict:
+def _answer_modes(segments: list[tuple[Task, tuple[Step, ...]]], submit) -> dict:
     modes = {}
     for name in submit.spec.parameters["properties"]:
         if name in submit.id_params:
             continue
-        values = [t.truth[name] for t in tasks if name in t.truth]
+        values = [t.truth[name] for t, _ in segments if name in t.truth]
         if not values:  # free text such as reasoning: the reference's most common wording
-            values = [s.arguments[name] for t in tasks for s in t.reference
+            values = [s.arguments[name] for _, steps in segments for s in steps
                       if s.name == submit.name and name in s.arguments]
         if values:
             modes[name] = _mode(values)
     return modes
 
 
-def _fixed_plan(domain, tasks: list[Task]) -> list[tuple[str, dict]]:
-    """The tools most references call, in their usual order, each with its most common arguments."""
-    submit = domain.spec.submit_tool
+def _fixed_plan(domain, segments: list[tuple[Task, tuple[Step, ...]]]) -> list[tuple[str, dict]]:
+    """The tools most references call, in their usual order, each with its most common arguments (submissions
+    left out: the probe makes its own)."""
     calls_by_tool: dict[str, list[list[dict]]] = defaultdict(list)
     positions: dict[str, list[float]] = defaultdict(list)
-    for task in tasks:
-        steps = [s for s in task.reference if s.name != submit]
+    for _, reference in segments:
+        steps = [s for s in reference if not _submission(domain, s.name)]
         mine: dict[str, list[dict]] = defaultdict(list)
         for index, step in enumerate(steps):
             mine[step.name].append(step.arguments)
@@ -87,7 +122,7 @@ def _fixed_plan(domain, tasks: list[Task]) -> list[tuple[str, dict]]:
             calls_by_tool[name].append(arguments)
     plan = []
     for name, per_task in calls_by_tool.items():
-        if len(per_task) < PLAN_SHARE * len(tasks) or name not in domain.tools:
+        if len(per_task) < PLAN_SHARE * len(segments) or name not in domain.tools:
             continue
         tool = domain.tools[name]
         times = int(median(len(c) for c in per_task))
@@ -95,6 +130,11 @@ def _fixed_plan(domain, tasks: list[Task]) -> list[tuple[str, dict]]:
             seen = [c[ordinal] for c in per_task if len(c) > ordinal]
             plan.append((sum(positions[name]) / len(positions[name]) + ordinal * 1e-3, name, _typical(tool, seen)))
     return [(name, args) for _, name, args in sorted(plan, key=lambda item: item[0])]
+
+
+def _submission(domain, name: str) -> bool:
+    tool = domain.tools.get(name)
+    return name == domain.spec.submit_tool or (tool is not None and tool.kind == "submit")
 
 
 def _typical(tool, calls: list[dict]) -> dict:
@@ -156,12 +196,12 @@ def _agreement(pairs: list[tuple[object, dict]], path: str) -> float:
     return sum(leaves.get(path) == value for value, leaves in pairs) / len(pairs)
 
 
-def _echoes(domain, tasks, submit, instruments) -> dict[str, tuple[str, str]]:
+def _echoes(domain, segments, submit, instruments) -> dict[str, tuple[str, str]]:
     """answer field -> (instrument tool, output) that equals the truth in most train tasks."""
     results: list[tuple[dict, dict]] = []  # (truth, {tool: result})
-    for task in tasks:
+    for task, steps in segments:
         found = {}
-        for step in task.reference:
+        for step in steps:
             tool = domain.tools.get(step.name)
             if tool is not None and tool.kind == "instrument" and tool.name not in found:
                 try:
@@ -177,7 +217,7 @@ def _echoes(domain, tasks, submit, instruments) -> dict[str, tuple[str, str]]:
             for key in outputs:
                 pairs = [(truth[name], found[tool.name][key]) for truth, found in results
                          if name in truth and tool.name in found and key in found[tool.name]]
-                if len(pairs) < PLAN_SHARE * len(tasks):
+                if len(pairs) < PLAN_SHARE * len(segments):
                     continue
                 rate = sum(canonical(a) == canonical(b) for a, b in pairs) / len(pairs)
                 if rate > best_rate:
@@ -187,7 +227,7 @@ def _echoes(domain, tasks, submit, instruments) -> dict[str, tuple[str, str]]:
     return echoes
 
 
-def _conditional_modes(domain, tasks, submit, echoes) -> dict[str, dict]:
+def _conditional_modes(tasks, submit, echoes) -> dict[str, dict]:
     """For fields that echo nothing: their most common train value given the echoed fields' values (the
     disposition that usually goes with an ESI level), so the probe answers as consistently as it can."""
     if not echoes:
