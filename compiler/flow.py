@@ -198,14 +198,14 @@ def _blocked_read(read: Read, walk: Walk, scen: Scenario, memo: dict) -> tuple |
     """A read inside a threshold (`x >= 3`) is known when that comparison was shown, or when x is."""
     if read.fact is not None and _resolve(read.fact, scen) in walk.seen:
         return None
-    if read.window is not None and scen.env is not None and _rows_shown(read, walk, scen):
+    if (read.window is not None or read.point is not None) and scen.env is not None and _rows_shown(read, walk, scen):
         return None
     return _blocker(read.target, walk, scen, memo)
 
 
 def _rows_shown(read: Read, walk: Walk, scen: Scenario) -> bool:
     """Whether windowed lookups showed every row a series function reads (judged on the task's own rows)."""
-    from medgym.dsl.support import rows_between, window_rows
+    from medgym.dsl.support import row_at, rows_between, window_rows
 
     target = _resolve(read.target, scen)
     windows = [fact[2] for fact in walk.seen if fact[0] == "rows" and fact[1] == target]
@@ -213,7 +213,8 @@ def _rows_shown(read: Read, walk: Walk, scen: Scenario) -> bool:
         return False
     rows = _get(target, scen.env)
     shown = {r["time"] for w in windows for r in rows_between(rows, *w)}
-    return all(r["time"] in shown for r in window_rows(rows, read.window))
+    read_rows = window_rows(rows, read.window) if read.point is None else [r for r in [row_at(rows, read.point)] if r]
+    return all(r["time"] in shown for r in read_rows)
 
 
 def _blocker(target: Target, walk: Walk, scen: Scenario, memo: dict) -> tuple | None:

@@ -15,7 +15,8 @@ _DATE_OPS = {"date+days": "_rt.date_add({}, {})", "date-days": "_rt.date_add({},
 _MATH = {"ln": "_rt.ln", "log10": "_rt.log10", "exp": "_rt.exp", "sqrt": "_rt.sqrt", "abs": "abs",
          "min": "min", "max": "max", "round": "_rt.round_half_up", "clamp": "_rt.clamp", "count": "_rt.count",
          "len": "len", "floor": "_rt.floor", "ceil": "_rt.ceil", "last": "_rt.series_last", "min_over": "_rt.series_min",
-         "max_over": "_rt.series_max", "mean_over": "_rt.series_mean", "delta": "_rt.series_delta", "trend": "_rt.series_trend"}
+         "max_over": "_rt.series_max", "mean_over": "_rt.series_mean", "delta": "_rt.series_delta", "trend": "_rt.series_trend",
+         "count_over": "_rt.series_count"}
 
 
 class PyGen:
@@ -98,6 +99,8 @@ class PyGen:
             return f"{node.func}(({''.join(a + ', ' for a in args)}))"
         if node.func == "contains":
             return f"({args[1]} in {args[0]})"
+        if node.func == "value_at":  # no row yet at that hour: an error, or missing in a rubric predicate
+            return f"_rt.series_at({args[0]}, {args[1]}, {self.lenient})"
         if node.func in _MATH:
             return f"{_MATH[node.func]}({', '.join(args)})"
         kwargs = ", ".join(f"{k}={self(v)}" for k, v in node.kwargs)

@@ -27,6 +27,7 @@ class Read:
     at: tuple | None  # (line, col) inside the expression text; None in templates
     fact: Target | None = None  # inside a threshold: ("fact", target, bound, side), known when shown
     window: float | None = None  # a series read by last()/min_over()/...: only its last `window` hours (0: the latest row)
+    point: float | None = None  # a series read by value_at(): only its last row at or before this hour
 
 
 def text_reads(text: str, fields: tuple) -> list[Read]:
@@ -54,10 +55,12 @@ def expression_reads(expr, fields: tuple) -> list[Read]:
             at = (max(node.line, 1), max(node.col, 1))
             out.extend(Read(t, at, fact_of(t) if fact_of else None) for t in _chain_targets(chain, fields))
             return
-        window = series_window(node)
-        if window is not None:
+        window, point = series_window(node), series_point(node)
+        if window is not None or point is not None:
             at = (max(node.line, 1), max(node.col, 1))
-            out.extend(Read(t, at, None, window) for t in _chain_targets(name_chain(node.args[0]), fields))
+            out.extend(Read(t, at, None, window, point) for t in _chain_targets(name_chain(node.args[0]), fields))
+            for extra in node.args[2:] + tuple(value for _, value in node.kwargs):  # count_over's threshold
+                visit(extra)
             return
         threshold = _threshold(node)
         if threshold is not None:
@@ -87,17 +90,33 @@ def _threshold(node):
 def series_window(node) -> float | None:
     """The hours a series function reads back from a series' latest row (`min_over(case.x, 24 h)`: 24; `last`: 0);
     None when `node` is not such a call on a record field."""
-    from medgym.dsl import units as u
     from medgym.dsl.checker import SERIES_FUNCS
 
-    if not isinstance(node, n.Call) or node.func not in SERIES_FUNCS or not node.args or not name_chain(node.args[0]):
+    if not isinstance(node, n.Call) or node.func not in SERIES_FUNCS - {"value_at"} or not _series_arg(node):
         return None
     if node.func == "last":
         return 0.0
-    size = node.args[1] if len(node.args) > 1 else None
+    return _hours(node.args[1] if len(node.args) > 1 else None)
+
+
+def series_point(node) -> float | None:
+    """The hour since admission `value_at(case.x, 24 h)` reads the series at (24); None for any other node."""
+    if not isinstance(node, n.Call) or node.func != "value_at" or not _series_arg(node):
+        return None
+    return _hours(node.args[1] if len(node.args) > 1 else None)
+
+
+def _series_arg(node: n.Call) -> bool:
+    return bool(node.args) and bool(name_chain(node.args[0]))
+
+
+def _hours(size) -> float | None:
+    """A time literal in hours (None when it is not one: the checker rejects it)."""
+    from medgym.dsl import units as u
+
     unit = u.lookup(size.unit) if isinstance(size, n.Num) and size.unit else None
     if unit is None or unit.dimension != "time":
-        return None  # the checker rejects it
+        return None
     return unit.to_base(float(size.value)) / 3600
 
 

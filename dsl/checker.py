@@ -69,8 +69,10 @@ class Scope:
 _NUMERIC_1 = {"abs", "ln", "log10", "exp", "sqrt", "floor", "ceil"}
 _KEEP_UNIT = {"abs", "floor", "ceil"}  # the result is in the argument's unit
 _EPISODE_FUNCS = {"called", "calls", "result", "observed", "cites_passages", "cites_retrieved"}
-# Over a series: its latest value, and the least, greatest, mean, change and slope inside a window before it.
-SERIES_FUNCS = {"last", "min_over", "max_over", "mean_over", "delta", "trend"}
+# Over a series: its latest value, and the least, greatest, mean, change and slope inside a window before it;
+# its value at an hour since admission; and how many rows of a window lie beyond a threshold.
+SERIES_FUNCS = {"last", "min_over", "max_over", "mean_over", "delta", "trend", "value_at", "count_over"}
+COUNT_BOUNDS = {"below": "<", "above": ">", "at_most": "<=", "at_least": ">="}  # count_over(s, 24 h, below=...)
 BUILTINS = sorted({"min", "max", "round", "clamp", "count", "any", "all", "len", "contains"} | _NUMERIC_1 | SERIES_FUNCS)
 # Date arithmetic: a date plus or minus whole days (a duration in days or weeks), or one date minus another.
 DAY_UNITS = {"days", "weeks"}
@@ -287,7 +289,7 @@ class Checker:
             known = BUILTINS + list(self.scope.instruments) + list(self.scope.functions) + list(self.scope.tables) + (
                 sorted(_EPISODE_FUNCS) if self.scope.episode else [])
             raise self.fail(node, f"unknown function or instrument '{node.func}'", did_you_mean(node.func, known))
-        if node.kwargs:
+        if node.kwargs and node.func != "count_over":
             raise self.fail(node, f"'{node.func}' takes no keyword arguments")
         checked = [self.check(a) for a in node.args]
         args = tuple(e for e, _ in checked)
@@ -331,35 +333,62 @@ class Checker:
         return replace(node, args=args), NumT(first.unit, all(isinstance(t, NumT) and t.is_int for t in types))
 
     def series_call(self, node: n.Call, args: tuple, types: list):
-        """last(s); min_over/max_over/mean_over/delta/trend(s, window): the window a fixed time, rewritten into hours.
-        The result is in the series' unit; a trend is that unit per hour."""
+        """last(s); min_over/max_over/mean_over/delta/trend/count_over(s, window): the window a fixed time,
+        rewritten into hours; value_at(s, t): t a fixed time since admission, in hours. The result is in the
+        series' unit; a trend is that unit per hour; count_over counts rows."""
         self.arity(node, 1 if node.func == "last" else 2)
         series = types[0]
         if not isinstance(series, (SeriesT, AnyT)):
             raise self.fail(node.args[0], f"{node.func}() needs a series (a record field of type series(...)), "
                                           f"but '{_show(node.args[0])}' is {series.describe()}")
-        if node.func != "last":
-            args = (args[0], self.window(node.args[1], args[1], types[1], node.func))
         item = series.item if isinstance(series, SeriesT) else NumT()
+        if node.func == "value_at":
+            at = self.window(node.args[1], args[1], "the time point of value_at()")
+            return replace(node, args=(args[0], at)), NumT(item.unit, item.is_int, item.analyte)
+        if node.func != "last":
+            args = (args[0], self.window(node.args[1], args[1], f"the window of {node.func}()"))
+        if node.func == "count_over":
+            return self.count_call(node, args, item)
         if node.func == "trend":
             return replace(node, args=args), NumT(None)
         if node.func == "mean_over":
             return replace(node, args=args), NumT(item.unit, False, item.analyte)
         return replace(node, args=args), NumT(item.unit, item.is_int, item.analyte)
 
-    def window(self, raw, typed, t: Type, func: str) -> n.Num:
-        """A series window: a time literal (`24 h`, `2 days`), as a number of hours."""
+    def count_call(self, node: n.Call, args: tuple, item: NumT):
+        """count_over(s, window, below=x) (or above, at_most, at_least): the rows of the window beyond x,
+        x in the series' unit; rewritten as (s, hours, operator, x)."""
+        usage = "e.g. `count_over(s, 24 h, below=0.5 mL/kg/h)`"
+        for key, value in node.kwargs:
+            if key not in COUNT_BOUNDS:
+                raise self.fail(value, f"count_over() has no parameter '{key}': give one threshold, below=, above=, "
+                                       f"at_most= or at_least=", did_you_mean(key, list(COUNT_BOUNDS)))
+        if len(node.kwargs) != 1:
+            raise self.fail(node, f"count_over() takes one threshold (below=, above=, at_most= or at_least=), "
+                                  f"{usage}")
+        key, raw = node.kwargs[0]
+        expr, got = self.check(raw)
+        if not isinstance(got, (NumT, AnyT)):
+            raise self.fail(raw, f"the threshold of count_over() must be a number in the series' unit, but "
+                                 f"'{_show(raw)}' is {got.describe()}")
+        threshold = self.coerce(expr, got, item, raw, "the threshold of count_over()")
+        bound = n.Str(COUNT_BOUNDS[key], line=raw.line, col=raw.col)
+        return replace(node, args=args + (bound, threshold), kwargs=()), INT
+
+    def window(self, raw, typed, what: str) -> n.Num:
+        """A series window (or value_at's time, `what` naming which): a time literal (`24 h`, `2 days`), as a
+        number of hours."""
         if not isinstance(typed, n.Num):
-            raise self.fail(raw, f"the window of {func}() is a fixed time written out, e.g. `24 h`")
+            raise self.fail(raw, f"{what} is a fixed time written out, e.g. `24 h`")
         unit = u.lookup(typed.unit) if typed.unit else None
         if unit is None:
-            raise self.fail(raw, f"the window of {func}() needs a time unit: write `{typed.value:g} h`")
+            raise self.fail(raw, f"{what} needs a time unit: write `{typed.value:g} h`")
         if unit.dimension != "time":
-            raise self.fail(raw, f"the window of {func}() must be a time, but '{_show(typed)}' is {u.describe(unit)}",
-                            "write the window in h, min or days, e.g. `24 h`")
+            raise self.fail(raw, f"{what} must be a time, but '{_show(typed)}' is {u.describe(unit)}",
+                            "write it in h, min or days, e.g. `24 h`")
         hours = unit.to_base(typed.value) / u.lookup(SERIES_TIME_UNIT).factor
         if hours < 0:
-            raise self.fail(raw, f"the window of {func}() cannot be negative")
+            raise self.fail(raw, f"{what} cannot be negative")
         return n.Num(hours, SERIES_TIME_UNIT, line=typed.line, col=typed.col)
 
     def function_call(self, node: n.Call, fn: Function):

@@ -435,6 +435,38 @@ def series_trend(rows, hours: float):
     return sum((t - mt) * (v - mv) for t, v in zip(ts, vs)) / spread if spread else 0.0
 
 
+def row_at(rows, hours: float) -> dict | None:
+    """The last row at or before `hours` since admission (a charted value holds until the next one)."""
+    found = None
+    for row in rows or ():
+        if row["time"] > hours + 1e-9:
+            break
+        found = row
+    return found
+
+
+def series_at(rows, hours: float, lenient: bool = False):
+    """The value at `hours` since admission: the last row's at or before it (SOFA at hour 24). Before the
+    first row there is no value: an error (the task cannot be computed), or None in a rubric predicate."""
+    found = row_at(rows, hours)
+    if found is not None:
+        return found["value"]
+    if lenient or not rows:
+        return None
+    raise ValueError(f"value_at(): no row at or before hour {hours:g} (the series starts at hour {rows[0]['time']:g})")
+
+
+_COUNT_OPS = {"<": lambda v, x: v < x, ">": lambda v, x: v > x, "<=": lambda v, x: v <= x, ">=": lambda v, x: v >= x}
+
+
+def series_count(rows, hours: float, op: str, threshold):
+    """How many rows of the window (see `window_rows`) lie beyond the threshold: `op` is <, >, <= or >=
+    (hourly urine outputs below 0.5 mL/kg/h are hours of oliguria)."""
+    if threshold is None:
+        return None
+    return sum(1 for row in window_rows(rows, hours) if _COUNT_OPS[op](row["value"], threshold))
+
+
 def rows_between(rows, since=None, until=None, last_n=None) -> list[dict]:
     """A windowed lookup's rows: times in [since, until] (hours since admission), then the last `last_n`."""
     shown = [r for r in rows if (since is None or r["time"] >= since) and (until is None or r["time"] <= until)]

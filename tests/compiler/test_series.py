@@ -191,3 +191,110 @@ def test_a_window_param_in_days_is_read_in_hours(tmp_path):
     tools = {t["name"]: t for t in json.loads((tmp_path / "build" / "ward" / "domain.json").read_text())["tools"]}
     assert tools["get_creatinine"]["window"] == {"since": 24.0, "until": 1.0, "last_n": 1.0}
     assert tools["get_vitals"]["window"] == {"since": 1.0, "until": 1.0}
+
+
+# ---------------------------------------------------------------- value_at and count_over
+def test_value_at_is_the_last_row_at_or_before_the_hour():
+    from medgym.dsl.support import series_at
+
+    assert series_at(ROWS, 24) == 1.0 and series_at(ROWS, 30) == 1.0  # the value charted at 24 h holds until 36 h
+    assert series_at(ROWS, 0) == 1.0 and series_at(ROWS, 500) == 2.2
+    late = ROWS[2:]  # the first row at hour 24
+    with pytest.raises(ValueError, match="no row at or before hour 12 \\(the series starts at hour 24\\)"):
+        series_at(late, 12)
+    assert series_at(late, 12, lenient=True) is None and series_at([], 12) is None
+
+
+def test_count_over_counts_the_windows_rows_beyond_the_threshold():
+    from medgym.dsl.support import series_count
+
+    assert series_count(ROWS, 72, ">", 1.0) == 4 and series_count(ROWS, 72, ">=", 1.0) == 6
+    assert series_count(ROWS, 24, "<", 2.0) == 2 and series_count(ROWS, 24, "<=", 1.4) == 1
+    assert series_count(ROWS, 0, ">", 2.0) == 1 and series_count([], 24, ">", 1.0) == 0
+
+
+def test_value_at_and_count_over_are_typed():
+    expr, t = typed("value_at(case.cr, 1 days)")
+    assert t == NumT("mg/dL", analyte="creatinine") and expr.args[1] == n.Num(24.0, "h")
+    expr, t = typed("count_over(case.cr, 2 days, above=1.2 mg/dL)")
+    assert t == NumT(None, True) and not expr.kwargs  # a row count; the threshold becomes (operator, value)
+    assert expr.args[1] == n.Num(48.0, "h") and expr.args[2].value == ">" and expr.args[3].value == 1.2
+    expr, _ = typed("count_over(case.cr, 24 h, below=0.012 g/L)")
+    assert isinstance(expr.args[3], n.Convert) and expr.args[3].scale == pytest.approx(100)  # into the series' mg/dL
+    assert typed("count_over(case.cr, 24 h, at_most=1.2)")[0].args[2].value == "<="  # a bare number is in mg/dL
+    assert typed("value_at(case.cr, 24 h) >= 2 mg/dL")[1].describe() == "bool"
+
+
+def test_value_at_and_count_over_run_in_generated_code():
+    from medgym.compiler.pycode import PyGen
+    from medgym.dsl import support as _rt
+
+    def run(text, lenient=False):
+        return eval(PyGen(lambda name: name, lenient=lenient)(typed(text)[0]), {"_rt": _rt, "case": {"cr": ROWS}})
+
+    assert run("value_at(case.cr, 40 h)") == 1.4
+    assert run("count_over(case.cr, 24 h, above=1.5)") == 2
+    assert run("count_over(case.cr, 72 h, below=1.05 mg/dL)") == 2
+
+
+@pytest.mark.parametrize("text, message, at", [
+    ("value_at(case.cr, 3 kg)", "the time point of value_at() must be a time, but '3 kg' is kg (mass)", "3 kg"),
+    ("value_at(case.cr, 24)", "the time point of value_at() needs a time unit: write `24 h`", "24"),
+    ("value_at(case.cr, case.age)", "the time point of value_at() is a fixed time written out", "case.age"),
+    ("value_at(case.age, 24 h)", "value_at() needs a series", "case.age"),
+    ("count_over(case.cr, 24 h, below=3 kg)", "unit mismatch: '3 kg' is kg (mass) but the threshold of count_over() "
+                                            "expects mg/dL (mass concentration) of creatinine", "3 kg"),
+    ("count_over(case.cr, 24 h, below=100 umol/L)", "the threshold of count_over() expects mg/dL", "100"),
+    ("count_over(case.cr, 24 kg, below=1)", "the window of count_over() must be a time", "24 kg"),
+    ("count_over(case.cr, 24 h, beneath=1)", "count_over() has no parameter 'beneath'", "1)"),
+    ("count_over(case.cr, 24 h)", "count_over() takes one threshold (below=, above=, at_most= or at_least=)", "count"),
+    ("count_over(case.cr, 24 h, below=1, above=2)", "count_over() takes one threshold", "count"),
+    ("count_over(case.cr, 24 h, below='high')", "the threshold of count_over() must be a number", "'high'"),
+    ("last(case.cr, below=1)", "'last' takes no keyword arguments", "last"),
+])
+def test_value_at_and_count_over_misuse_is_located(text, message, at):
+    with pytest.raises(SpecError) as info:
+        typed(text)
+    assert message in info.value.message
+    assert info.value.pos.col == text.index(at) + 1
+
+
+def test_the_flow_check_knows_the_row_value_at_reads(tmp_path):
+    """value_at(rr, 52 h) reads the row charted at 52 h: since 48 shows it, since 56 does not."""
+    use = ('"=max_over(case.vitals.rr, 24 h)"', '"=value_at(case.vitals.rr, 52 h)"')
+    assert check_specs(broken_all(tmp_path / "ok", RESP, [use])) == []
+    errors = check_specs(broken_all(tmp_path / "late", RESP, [use, ("signs: [rr], since: 48}", "signs: [rr], since: 56}")]))
+    assert errors and str(errors[0]).replace(str(tmp_path / "late" / "specs") + "/", "").startswith(f"{RESP}:30:")
+    assert "the windowed lookups before it show only some rows of case.vitals.rr" in str(errors[0])
+
+
+def test_the_flow_check_knows_the_rows_count_over_reads(tmp_path):
+    use = ('"=max_over(case.vitals.rr, 24 h)"', '"=count_over(case.vitals.rr, 24 h, above=20 /min)"')
+    assert check_specs(broken_all(tmp_path / "ok", RESP, [use])) == []
+    errors = check_specs(broken_all(tmp_path / "late", RESP, [use, ("signs: [rr], since: 48}", "signs: [rr], since: 60}")]))
+    assert errors and "show only some rows of case.vitals.rr" in str(errors[0])
+
+
+def test_the_flow_check_follows_count_overs_threshold(tmp_path):
+    """A threshold read from a sampled let the agent never sees makes the count unknown."""
+    use = ('"=max_over(case.vitals.rr, 24 h)"', '"=count_over(case.vitals.rr, 24 h, above=jump)"')
+    errors = check_specs(broken_all(tmp_path, RESP, [use]))
+    assert errors and "let 'jump' is sampled, and no earlier reference step reveals it" in str(errors[0])
+
+
+def test_a_threshold_in_another_unit_is_located_in_the_family(tmp_path):
+    use = ('"=max_over(case.vitals.rr, 24 h)"', '"=count_over(case.vitals.rr, 24 h, above=20 mmHg)"')
+    errors = check_specs(broken_all(tmp_path, RESP, [use]))
+    assert str(errors[0]).replace(str(tmp_path / "specs") + "/", "").startswith(
+        f"{RESP}:25:56: unit mismatch: '20 mmHg' is mmHg (pressure) but the threshold of count_over() expects /min")
+
+
+def broken_all(tmp_path: Path, file: str, pairs: list[tuple[str, str]]) -> Path:
+    root = broken(tmp_path, file, *pairs[0])
+    path = root / file
+    text = path.read_text()
+    for old, new in pairs[1:]:
+        assert old in text, f"fixture text not found: {old!r}"
+        text = text.replace(old, new, 1)
+    path.write_text(text)
+    return root
