@@ -78,6 +78,7 @@ class Scenario:
     env: dict | None = None  # the values of the task being checked, when decisions need them
     reads: dict = field(default_factory=dict)  # id(node) -> (node, what it reads), cached
     code: dict = field(default_factory=dict)  # id(node) -> (node, compiled code)
+    judged: frozenset | None = None  # a dataset family: the item fields its truths read (None: no items)
 
 
 @dataclass
@@ -222,6 +223,8 @@ def _blocker(target: Target, walk: Walk, scen: Scenario, memo: dict) -> tuple | 
     target = _resolve(target, scen)
     if target is None or target in walk.seen:
         return None
+    if target[0] == "item" and target[1] in scen.judged:
+        return None  # what the truth reads of an item is the judgement the task asks for
     if target in memo:
         return memo[target]
     memo[target] = None  # the plan has no cycles; this only guards the recursion
@@ -451,6 +454,8 @@ def _resolve(target: Target, scen: Scenario) -> Target | None:
     if target[0] == "fact":
         inner = _resolve(target[1], scen)
         return None if inner is None else ("fact", inner) + tuple(target[2:])
+    if target[0] == "item" and scen.judged is None:
+        target = ("name", "item")  # no dataset here: `item` is a let's name
     if target[0] != "name":
         return target
     return ("let", target[1]) if ("let", target[1]) in scen.sources else None
@@ -465,6 +470,8 @@ def _restated(source) -> Target | None:
         return None
     if chain[0] == "case":
         return ("case", ".".join(chain[1:]))
+    if chain[0] == "item" and len(chain) > 1:
+        return ("item", chain[1])
     return ("truth", chain[1]) if chain[0] == "truth" else ("name", chain[0])
 
 
@@ -575,9 +582,30 @@ def _scenario(fam: CompiledFamily, ctx: DomainContext, plan, module) -> Scenario
         reads = [template_reads(_analysed(ctx, text), fields) for text, _ in texts]
         # The patient words the answer one way or another: only what every wording reads is revealed.
         answers[topic] = tuple(r for r in reads[0] if all(r in other for other in reads[1:])) if reads else ()
-    return Scenario(plan.name, {s.target: s.source for s in plan.steps}, template_reads(_analysed(ctx, fam.model.ticket), fields),
+    scen = Scenario(plan.name, {s.target: s.source for s in plan.steps}, template_reads(_analysed(ctx, fam.model.ticket), fields),
                     answers, fields, ctx.record, {s.target: s.type for s in plan.steps},
                     {s.target: s.typed for s in plan.steps if s.source.kind == "expr" and s.typed is not None}, module)
+    if fam.dataset is not None:
+        scen.judged = _judged(scen)
+    return scen
+
+
+def _judged(scen: Scenario) -> frozenset:
+    """The item fields the scenario's truths read, directly or through lets and other truths (not through
+    case fields: those are data the agent observes)."""
+    judged, todo, done = set(), [t for t in scen.sources if t[0] == "truth"], set()
+    while todo:
+        target = todo.pop()
+        if target in done:
+            continue
+        done.add(target)
+        for read in _source_reads(target, scen):
+            inner = read.target
+            if inner[0] == "item":
+                judged.add(inner[1])
+            elif inner[0] == "truth" or (inner[0] == "name" and ("let", inner[1]) in scen.sources):
+                todo.append(("let", inner[1]) if inner[0] == "name" else inner)
+    return frozenset(judged)
 
 
 # ---------------------------------------------------------------- the error
@@ -609,7 +637,7 @@ def _error(use: Use, chain: tuple, scen: Scenario, task: dict, many: bool, ctx: 
 
 def _show(target: Target) -> str:
     kind, name = target[0], target[1]
-    return f"{kind}.{name}" if kind in ("case", "truth") else f"let '{name}'"
+    return f"{kind}.{name}" if kind in ("case", "truth", "item") else f"let '{name}'"
 
 
 def _hint(leaf: Target, scen: Scenario, ctx: DomainContext, many: bool) -> str:
@@ -618,6 +646,10 @@ def _hint(leaf: Target, scen: Scenario, ctx: DomainContext, many: bool) -> str:
     ways = _ways_to_see(leaf, scen, ctx)
     if ways:
         return "reveal it first: " + "; or ".join(ways)
+    if leaf[0] == "item":
+        return (f"show it: a case field a lookup returns (`{leaf[1]}: \"=item.{leaf[1]}\"` under the record group it "
+                f"shows) or the ticket ({{{{ item.{leaf[1]} }}}}); or read it in `truth:` if it is the judgement the "
+                f"task asks for")
     where = f" in scenario '{scen.name}'" if many else ""
     return (f"no tool and no history answer{where} shows it: make a lookup return it, or write a history "
             f"answer whose template reads it")

@@ -15,7 +15,7 @@ from jinja2 import nodes as j
 from medgym.dsl import nodes as n
 from medgym.dsl.parser import parse_expression
 
-Target = tuple  # ("case", path) | ("let", name) | ("truth", name) | ("name", id) | ("fact", target, bound, side)
+Target = tuple  # ("case", path) | ("let", name) | ("truth", name) | ("name", id) | ("item", field) | ("fact", target, bound, side)
 _JINJA = Environment()
 
 
@@ -149,6 +149,8 @@ def _chain_targets(chain: list[str], fields: tuple) -> list[Target]:
         return [("truth", chain[1])] if len(chain) > 1 else []
     if head == "scenario":
         return []  # the scenario is the judgement the task asks for
+    if head == "item" and len(chain) > 1:
+        return [("item", chain[1])]  # a dataset item's field (flow.py: a let named item reads as that let)
     return [("name", head)]
 
 
