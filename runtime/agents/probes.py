@@ -50,15 +50,14 @@ class GuessAgent:
         self.env = env
 
     def act(self, observation: str, info: dict) -> str:
-        tool = offered(self.env)[0]
+        tool = stage_tools(self.env.domain, self.env.episode.current_phase)[0]
         truth = self.env.episode.task.truth
         return hermes(tool.name, schema_arguments(tool, self.env.episode.case, avoid=truth))
 
 
-def offered(env) -> tuple:
-    """The submit tool that ends the current stage and the other tools offered in it: the current phase's
-    (a phased task), else the domain's."""
-    domain, phase = env.domain, env.episode.current_phase
+def stage_tools(domain, phase) -> tuple:
+    """The submit tool that ends a stage and the other tools it offers: a phase's (of a phased task), or with
+    phase None the domain's."""
     if phase is None:
         return domain.submit_tool, [t for t in domain.tools.values() if t.name != domain.spec.submit_tool]
     return domain.tools[phase.submit], [domain.tools[n] for n in phase.tools if n != phase.submit]
@@ -71,7 +70,7 @@ class SpamAgent:
         self.env, self.sent = env, None
 
     def act(self, observation: str, info: dict) -> str:
-        submit, tools = offered(self.env)
+        submit, tools = stage_tools(self.env.domain, self.env.episode.current_phase)
         case = self.env.episode.case
         if self.sent != self.env.episode.phase:  # every tool of this phase (or of the domain) once, then submit
             self.sent = self.env.episode.phase
@@ -186,22 +185,10 @@ class _Scripted:
     def with_ids(self, tool, arguments: dict) -> dict:
         return {**{p: self.case_id for p in tool.id_params}, **arguments}
 
-    def packed(self, calls: list, reserve: int = 0) -> list[list]:
-        """One call per turn, packed tighter only when the turn limit demands it."""
-        room = max(1, self.env.max_turns - reserve)
-        per_turn = max(1, math.ceil(len(calls) / room))
-        return [calls[i:i + per_turn] for i in range(0, len(calls), per_turn)]
-
-    def tools(self, phase) -> list:
-        """The tools the stage offers, its submit tools aside."""
-        if phase is None:
-            return [t for t in self.domain.tools.values() if t.name != self.domain.spec.submit_tool]
-        return [self.domain.tools[n] for n in phase.tools if n != phase.submit]
-
     def blind_answer(self, phase=None, echoed: dict | None = None) -> tuple[str, dict]:
         """The stage's most common train submission (fields that echo a calculator given what it echoed)."""
         tuned = tuning(self.domain).stage(phase)
-        submit = self.domain.tools[phase.submit] if phase is not None else self.submit
+        submit = stage_tools(self.domain, phase)[0]
         answer = dict(tuned.answer)
         if echoed:
             key = json.dumps([canonical(echoed[k]) for k in sorted(tuned.echoes) if k in echoed], default=str)
@@ -278,7 +265,7 @@ class ShotgunAgent(_Scripted):
     name = "shotgun"
 
     def work(self, phase) -> list:
-        tools = self.tools(phase)
+        tools = stage_tools(self.domain, phase)[1]
         orders = [(t.name, self.with_ids(t, everything(t))) for t in tools if t.kind == "action" and t.spec.reveals]
         reads = [(t.name, self.with_ids(t, {})) for t in tools
                  if t.kind == "lookup" and not t.spec.revealed_only and not _required_params(t)]
@@ -395,10 +382,9 @@ class WrongAfterWorkupAgent(_Scripted):
         return [[s] for s in self.stage_steps(phase)[:-1]]
 
     def finish(self, phase) -> list:
-        """The stage's submission wrong in every field the rubric grades (an earlier phase's: every field
-        that has a truth)."""
+        """The stage's submission, wrong in every field its rubric grades."""
         name, answer = self.stage_steps(phase)[-1]
         task = self.env.episode.task
         wrong = schema_arguments(self.domain.tools[name], self.env.episode.case, avoid=task.truth, optional=True)
-        graded = task.rubric.accuracy if name == self.submit.name else task.truth
+        graded = (phase or task).rubric.accuracy
         return [(name, dict(answer, **{k: v for k, v in wrong.items() if k in graded}))]
