@@ -591,20 +591,26 @@ def _scenario(fam: CompiledFamily, ctx: DomainContext, plan, module) -> Scenario
 
 
 def _judged(scen: Scenario) -> frozenset:
-    """The item fields the scenario's truths read, directly or through lets and other truths (not through
-    case fields: those are data the agent observes)."""
+    """The item fields the scenario's truths read: directly, through lets and other truths, or through a case
+    field that copies one (any other case field is data the agent observes, and passes no judgement on)."""
     judged, todo, done = set(), [t for t in scen.sources if t[0] == "truth"], set()
     while todo:
         target = todo.pop()
-        if target in done:
+        if target in done or target not in scen.sources:
             continue
         done.add(target)
-        for read in _source_reads(target, scen):
-            inner = read.target
+        if target[0] == "case":
+            restated = _restated(scen.sources[target])
+            reads = [restated] if restated else []
+        else:
+            reads = [read.target for read in _source_reads(target, scen)]
+        for inner in reads:
             if inner[0] == "item":
                 judged.add(inner[1])
-            elif inner[0] == "truth" or (inner[0] == "name" and ("let", inner[1]) in scen.sources):
-                todo.append(("let", inner[1]) if inner[0] == "name" else inner)
+            elif inner[0] in ("truth", "case"):
+                todo.append(inner)
+            elif inner[0] == "name":
+                todo.append(("let", inner[1]))
     return frozenset(judged)
 
 

@@ -81,3 +81,11 @@ def test_an_item_field_copied_into_an_unshown_case_field_is_not_known(tmp_path):
               (BANK, '  question.options: "=item.options"\n', '  question.options: "=item.options"\n  notes: "=item.explanation"\n')]
     errors = errors_of(specs(tmp_path, hidden))
     assert errors and "the reference passes case.notes (computed from item.explanation)" in errors[0], errors
+
+
+def test_an_item_field_truth_reads_through_a_copying_case_field_is_the_judgement(tmp_path):
+    """truth.answer = case.key, a copy of item.answer no tool shows: still the judgement the task asks for."""
+    copied = [(RECORD, "fields:\n  question:\n", "fields:\n  key: {type: text, normal: \"A\"}\n  question:\n"),
+              (BANK, '  question.options: "=item.options"\n', '  question.options: "=item.options"\n  key: "=item.answer"\n'),
+              (BANK, '  answer: "=item.answer"\n', '  answer: "=case.key"\n')]
+    assert errors_of(specs(tmp_path, copied)) == []
