@@ -298,3 +298,12 @@ def broken_all(tmp_path: Path, file: str, pairs: list[tuple[str, str]]) -> Path:
         text = text.replace(old, new, 1)
     path.write_text(text)
     return root
+
+
+def test_value_at_before_the_first_row_fails_the_task_at_its_family(tmp_path):
+    steady = 'vitals.rr: {series: {every: 4 h, over: 72 h, baseline: "=start_rr", noise: 0, clip: [8, 40]}}'
+    late = 'vitals.rr: {series: {start: 8 h, every: 4 h, over: 64 h, baseline: "=start_rr", noise: 0, clip: [8, 40]}}'
+    root = broken_all(tmp_path, RESP, [(steady, late), ('"=max_over(case.vitals.rr, 24 h)"', '"=value_at(case.vitals.rr, 4 h)"')])
+    errors = [str(e).replace(str(root) + "/", "") for e in check_specs(root)]
+    assert errors and errors[0].startswith(f"{RESP}:")
+    assert "value_at(): no row at or before hour 4 (the series starts at hour 8)" in errors[0]
