@@ -152,8 +152,7 @@ class _Scripted:
     def script(self) -> list:
         stages = self.env.episode.task.phases or (None,)
         works = [[step for step in self.work(phase) if step] for phase in stages]
-        room = max(1, self.env.max_turns - len(stages))
-        per_turn = max(1, math.ceil(sum(map(len, works)) / room))
+        per_turn = _per_turn(works, room=max(1, self.env.max_turns - len(stages)))
         turns = []
         for phase, work in zip(stages, works):
             turns += [_merge(work[i:i + per_turn]) for i in range(0, len(work), per_turn)]
@@ -224,6 +223,13 @@ class _Scripted:
             return self.reference_steps()
         steps = dict((p.name, s) for p, s in phase_steps(self.env.episode.task))[phase.name]
         return [(s.name, s.arguments) for s in steps]
+
+
+def _per_turn(works: list[list], room: int) -> int:
+    """The fewest steps per turn that fit every stage's work into `room` turns (one step per turn unless the
+    turn limit demands more; each stage packs its own, since its submission must follow its work)."""
+    longest = max(max(map(len, works), default=1), 1)
+    return next((k for k in range(1, longest + 1) if sum(math.ceil(len(w) / k) for w in works) <= room), longest)
 
 
 def _observed(episode, path: str) -> bool:

@@ -101,3 +101,13 @@ def test_the_phased_fixture_keeps_every_probe_under_its_ceiling(env):
     for probe in ("noop", "guess", "spam", "garbage", "wrong_after_workup"):
         assert table[probe]["mean"] == 0.0, probe
     assert 0.0 < table["blind"]["mean"] <= 0.25  # it earns the base rate of every phase, not a refusal
+
+
+@pytest.mark.parametrize("probe", ["blind", "shotgun", "duplicate", "overorder", "wrong_after_workup"])
+def test_a_tight_turn_limit_packs_each_phase_and_still_submits_every_one(env, probe):
+    """Six turns for three phases: each phase's work packs into one turn, its submission into the next."""
+    tight = make_env(env.domain.build.path, "chest_pain", max_turns=6)
+    task = held_out(tight)[0]
+    record = run_episode(tight, make_agent(probe), task.task_id, probe)
+    assert tight.episode.done and record["invalid_calls"] == 0 and tight.episode.turns <= 6
+    assert list(tight.episode.phase_answers) == [p.name for p in task.phases]
