@@ -54,7 +54,8 @@ def _tune(domain) -> Tuning:
     inputs, constants = {}, {}
     for tool in instruments:
         inputs[tool.name], constants[tool.name] = _input_sources(tool, tasks)
-    out = _stage(domain, [(t, t.reference) for t in tasks], domain.submit_tool, instruments)
+    plain = [t for t in tasks if not t.phases] or tasks  # the whole-task stage plays the unphased families
+    out = _stage(domain, [(t, t.reference) for t in plain], domain.submit_tool, instruments)
     out.inputs, out.constants = inputs, constants
     for name, phase in _phases(tasks).items():
         segments = [(t, steps) for t in tasks for p, steps in phase_steps(t) if p.name == name]
