@@ -90,7 +90,7 @@ def compile_specs(specs: Path | str, out: Path | str, *, force: bool = False, ga
             raise SpecErrors(errors)
         if gate is not None:
             if families is not None:
-                problems = gate(staging, families.gate_memo(scope.keys, scope.partial))
+                problems = gate(staging, families.gate_memo(scope.keys, scope.partial, scope.entries))
             elif scope.partial:  # no cache, some families left out: the gate must know not to run the probes
                 problems = gate(staging, GateMemo(None, {}, set(scope.partial)))
             else:
@@ -130,6 +130,7 @@ class _Scope:
     cache: FamilyCache | None
     touched: set[str] | None
     keys: dict = field(default_factory=dict)
+    entries: dict = field(default_factory=dict)  # (domain, family) -> its CachedFamily, for the gate's play keys
     partial: set = field(default_factory=set)
     compiled: int = 0
     skipped: int = 0
@@ -440,6 +441,7 @@ def _domain(name, files, instruments, tables, shared_lib, spec_files, header, ou
                  for fam in parts if fam.name not in failed]
     for fam in summaries:
         scope.keys[(name, fam.name)] = fam.content_key
+        scope.entries[(name, fam.name)] = fam
     if len(errors) > before:
         return None
     cards = {}

@@ -53,3 +53,33 @@ def test_gate_workers_ignores_nonsense(monkeypatch):
     for value in ("", "0", "-2", "many"):
         monkeypatch.setenv("MEDGYM_GATE_WORKERS", value)
         assert gate_workers() == 1
+
+
+def test_no_gate_agent_reads_the_ticket(tmp_path):
+    """What lets the gate's memo skip replaying a ticket-only edit (compiler/cache.py UNPLAYED_TASK_FIELDS):
+    the reference solution and every probe score the same on a build whose tickets all say something else."""
+    import json
+
+    from medgym.compiler.cache import UNPLAYED_TASK_FIELDS
+    from medgym.runtime.agents import PROBES, OracleAgent, make_agent
+    from medgym.runtime.env import make_env
+    from medgym.runtime.evaluate import run_episode
+
+    build = compile_specs(MINI, tmp_path / "build").out
+    other = tmp_path / "other"
+    shutil.copytree(build, other)
+    for path in (other / "clinic" / "tasks").glob("*.jsonl"):
+        lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        path.write_text("".join(json.dumps({**task, "ticket": f"Unrelated words {i}: chest pain, 90 years old."}) + "\n"
+                                for i, task in enumerate(lines)))
+
+    def scores(folder: Path) -> list[float]:
+        env = make_env(folder, "clinic")
+        tasks = [t for split in ("val", "test") for t in env.domain.tasks(split)][:4]
+        assert tasks and all(t.ticket.startswith("Unrelated") == (folder == other) for t in tasks)
+        agents = [("oracle", OracleAgent)] + [(p, lambda p=p: make_agent(p)) for p in PROBES]
+        return [run_episode(env, make(), task.task_id, name, keep_transcript=False)["reward"]
+                for task in tasks for name, make in agents]
+
+    assert set(UNPLAYED_TASK_FIELDS) == {"ticket", "fingerprint"}
+    assert scores(other) == scores(build)
