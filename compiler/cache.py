@@ -64,9 +64,9 @@ def _key(*parts: str) -> str:
 
 
 # Task fields that no gate episode reads: the ticket is only the prompt's wording (the oracle plays the
-# reference, the probes act on what tools showed, the reward never reads it) and the fingerprint hashes it.
-# tests/test_gate.py checks that every gate agent scores the same with the ticket rewritten.
-UNPLAYED_TASK_FIELDS = ("ticket", "fingerprint")
+# reference, the probes act on what tools showed, the reward never reads it). tests/test_gate.py checks
+# that every gate agent scores the same with every ticket rewritten.
+UNPLAYED_TASK_FIELDS = ("ticket",)
 
 
 @dataclass

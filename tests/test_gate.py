@@ -81,5 +81,5 @@ def test_no_gate_agent_reads_the_ticket(tmp_path):
         return [run_episode(env, make(), task.task_id, name, keep_transcript=False)["reward"]
                 for task in tasks for name, make in agents]
 
-    assert set(UNPLAYED_TASK_FIELDS) == {"ticket", "fingerprint"}
+    assert set(UNPLAYED_TASK_FIELDS) == {"ticket"}
     assert scores(other) == scores(build)
