@@ -198,20 +198,21 @@ class GateMemo:
         if slot is not None:
             write_entry(slot, fingerprint, value)
 
-    def domain_key(self, domain: str) -> str | None:
+    def domain_key(self, domain: str, played: bool = False) -> str | None:
         """One key over all the domain's families, when the build holds every one of them: the same
-        families gate the same way, probes included."""
-        keys = sorted(f"{family}={key}" for (d, family), key in self.families.items() if d == domain)
+        families gate the same way, probes included. `played`: over their play keys (the same episodes)."""
+        keys = sorted(f"{family}={self._played(d, family) if played else key}"
+                      for (d, family), key in self.families.items() if d == domain)
         if domain in self.partial or not keys or any(k.endswith("=") for k in keys):
             return None
-        return _key(domain, *keys)
+        return _key(domain, *keys) if not played else _key(domain, "play", *keys)
 
-    def get_domain(self, domain: str, kind: str, fingerprint: str):
-        slot = self._slot(self.domain_key(domain), kind, fingerprint)
+    def get_domain(self, domain: str, kind: str, fingerprint: str, played: bool = False):
+        slot = self._slot(self.domain_key(domain, played), kind, fingerprint)
         return None if slot is None else read_entry(slot, fingerprint)
 
-    def put_domain(self, domain: str, kind: str, fingerprint: str, value) -> None:
-        slot = self._slot(self.domain_key(domain), kind, fingerprint)
+    def put_domain(self, domain: str, kind: str, fingerprint: str, value, played: bool = False) -> None:
+        slot = self._slot(self.domain_key(domain, played), kind, fingerprint)
         if slot is not None:
             write_entry(slot, fingerprint, value)
 
