@@ -83,3 +83,18 @@ def test_no_gate_agent_reads_the_ticket(tmp_path):
 
     assert set(UNPLAYED_TASK_FIELDS) == {"ticket"}
     assert scores(other) == scores(build)
+
+
+def test_a_failing_gate_still_fails_after_a_ticket_edit(tmp_path):
+    """A memoised pass is only ever a pass: errors are recomputed (their lines may have moved), never skipped."""
+    from medgym.dsl.errors import SpecErrors
+
+    specs, cache = two_domains(tmp_path, tight=True), tmp_path / "cache"
+    found = []
+    for _ in range(2):
+        with pytest.raises(SpecErrors) as caught:
+            compile_specs(specs, tmp_path / "build", gate=compile_gate, cache=cache)
+        found.append([str(e) for e in caught.value.errors])
+        for family in (specs / "domains").glob("*/tasks/*.yaml"):
+            family.write_text(family.read_text().replace("Patient id", "The patient's id is", 1))
+    assert len(found[0]) == 2 and found[0] == found[1]
