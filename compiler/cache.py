@@ -151,6 +151,19 @@ class FamilyCache:
         write_entry(self._slot(domain, family_file), self.fingerprint, entry.payload())
         return entry
 
+    # ----------------------------------------------------------- instruments.py
+    def _instruments_slot(self, score_files: list[str]) -> Path:
+        name = _key(self.fingerprint, "instruments", *(f"{p}={self.hashes.get(p) or _hash_now(p)}" for p in score_files))
+        return self.folder / "instruments" / name[:2] / f"{name}.json"
+
+    def instruments_text(self, score_files: list[str]) -> str | None:
+        """The rendered `instruments.py` of these `.score` files (their paths and contents), if stored."""
+        found = read_entry(self._instruments_slot(score_files), self.fingerprint)
+        return found if isinstance(found, str) else None
+
+    def store_instruments_text(self, score_files: list[str], text: str) -> None:
+        write_entry(self._instruments_slot(score_files), self.fingerprint, text)
+
     def gate_memo(self, families: dict[tuple[str, str], str], partial: set[str] = frozenset(),
                   entries: dict[tuple[str, str], CachedFamily] | None = None) -> "GateMemo":
         """`entries`: the build's families, for their play keys."""
