@@ -63,6 +63,12 @@ def _key(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
+# Task fields that no gate episode reads: the ticket is only the prompt's wording (the oracle plays the
+# reference, the probes act on what tools showed, the reward never reads it). tests/test_gate.py checks
+# that every gate agent scores the same with every ticket rewritten.
+UNPLAYED_TASK_FIELDS = ("ticket",)
+
+
 @dataclass
 class CachedFamily:
     """A family as the cache holds it: everything the domain's build needs from it, nothing to recompute."""
@@ -74,11 +80,22 @@ class CachedFamily:
     instruments: list[str]  # the instruments its expressions call (the catalogue's "where used")
     tasks: list[list[str]]  # [split, task JSON as written to tasks/<split>.jsonl], in index order
     sources: dict[str, str] = field(default_factory=dict)  # every file it depends on -> sha256
+    played: str = ""  # played_digest(): computed once, when the family is compiled
     content_key: str = ""
+    family_file: str = ""  # the family's own spec file (set on lookup and store, not stored)
 
     def payload(self) -> dict:
         return {"name": self.name, "code": self.code, "predicates": self.predicates, "card": self.card,
-                "instruments": self.instruments, "tasks": self.tasks, "sources": self.sources}
+                "instruments": self.instruments, "tasks": self.tasks, "sources": self.sources,
+                "played": self.played}
+
+
+def played_digest(entry: CachedFamily) -> str:
+    """A hash of what compiling a family made that a gate episode can read: its predicates, card and tasks,
+    each task without the fields no gate episode reads."""
+    tasks = [split + json.dumps({k: v for k, v in json.loads(line).items() if k not in UNPLAYED_TASK_FIELDS},
+                                sort_keys=True) for split, line in entry.tasks]
+    return _key(json.dumps(entry.predicates, sort_keys=True), json.dumps(entry.card, sort_keys=True, default=str), *tasks)
 
 
 @dataclass
@@ -123,16 +140,44 @@ class FamilyCache:
         if any(self.hashes.get(path) != digest for path, digest in entry.sources.items() if path != "<domain>"):
             return None
         entry.content_key = _key(self.fingerprint, domain, *sorted(f"{k}={v}" for k, v in entry.sources.items()))
+        entry.family_file = family_file
         return entry
 
     def store(self, domain: str, domain_key: str, family_file: str, entry: CachedFamily, depends: list[str]) -> CachedFamily:
         entry.sources = {"<domain>": domain_key, **{p: self.hashes.get(p) or _hash_now(p) for p in depends}}
         entry.content_key = _key(self.fingerprint, domain, *sorted(f"{k}={v}" for k, v in entry.sources.items()))
+        entry.family_file = family_file
+        entry.played = played_digest(entry)
         write_entry(self._slot(domain, family_file), self.fingerprint, entry.payload())
         return entry
 
-    def gate_memo(self, families: dict[tuple[str, str], str], partial: set[str] = frozenset()) -> "GateMemo":
-        return GateMemo(self.folder, families, set(partial))
+    # ----------------------------------------------------------- instruments.py
+    def _instruments_slot(self, score_files: list[str]) -> Path:
+        name = _key(self.fingerprint, "instruments", *(f"{p}={self.hashes.get(p) or _hash_now(p)}" for p in score_files))
+        return self.folder / "instruments" / name[:2] / f"{name}.json"
+
+    def instruments_text(self, score_files: list[str]) -> str | None:
+        """The rendered `instruments.py` of these `.score` files (their paths and contents), if stored."""
+        found = read_entry(self._instruments_slot(score_files), self.fingerprint)
+        return found if isinstance(found, str) else None
+
+    def store_instruments_text(self, score_files: list[str], text: str) -> None:
+        write_entry(self._instruments_slot(score_files), self.fingerprint, text)
+
+    def gate_memo(self, families: dict[tuple[str, str], str], partial: set[str] = frozenset(),
+                  entries: dict[tuple[str, str], CachedFamily] | None = None) -> "GateMemo":
+        """`entries`: the build's families, for their play keys."""
+        plays = {slot: self.play_key(slot[0], entry) for slot, entry in (entries or {}).items() if entry.family_file}
+        return GateMemo(self.folder, families, set(partial), plays)
+
+    def play_key(self, domain: str, entry: CachedFamily) -> str:
+        """What a family's gate episodes depend on: its content key with the family file's own hash replaced
+        by the played digest of what compiling it made. So an edit of a ticket's wording, which only changes
+        the prompt, replays no episode; any other change to the file changes tasks, predicates or card."""
+        if not entry.played:
+            entry.played = played_digest(entry)
+        sources = sorted(f"{k}={v}" for k, v in entry.sources.items() if k != entry.family_file)
+        return _key(self.fingerprint, domain, "play", *sources, entry.played)
 
 
 @dataclass
@@ -145,6 +190,7 @@ class GateMemo:
     folder: Path | None
     families: dict[tuple[str, str], str]
     partial: set[str] = field(default_factory=set)
+    plays: dict[tuple[str, str], str] = field(default_factory=dict)  # FamilyCache.play_key, for episodes
 
     def _slot(self, content: str | None, kind: str, fingerprint: str) -> Path | None:
         if not content or self.folder is None:  # no folder: nothing is stored, only `partial` is told
@@ -152,29 +198,34 @@ class GateMemo:
         name = _key(content, kind, fingerprint)
         return self.folder / "gate" / name[:2] / f"{name}.json"
 
+    def _played(self, domain: str, family: str) -> str | None:
+        return self.plays.get((domain, family)) or self.families.get((domain, family))
+
     def get(self, domain: str, family: str, kind: str, fingerprint: str):
-        slot = self._slot(self.families.get((domain, family)), kind, fingerprint)
+        """A family's stored episode results (oracle records, probe rewards), by its play key."""
+        slot = self._slot(self._played(domain, family), kind, fingerprint)
         return None if slot is None else read_entry(slot, fingerprint)
 
     def put(self, domain: str, family: str, kind: str, fingerprint: str, value) -> None:
-        slot = self._slot(self.families.get((domain, family)), kind, fingerprint)
+        slot = self._slot(self._played(domain, family), kind, fingerprint)
         if slot is not None:
             write_entry(slot, fingerprint, value)
 
-    def domain_key(self, domain: str) -> str | None:
+    def domain_key(self, domain: str, played: bool = False) -> str | None:
         """One key over all the domain's families, when the build holds every one of them: the same
-        families gate the same way, probes included."""
-        keys = sorted(f"{family}={key}" for (d, family), key in self.families.items() if d == domain)
+        families gate the same way, probes included. `played`: over their play keys (the same episodes)."""
+        keys = sorted(f"{family}={self._played(d, family) if played else key}"
+                      for (d, family), key in self.families.items() if d == domain)
         if domain in self.partial or not keys or any(k.endswith("=") for k in keys):
             return None
-        return _key(domain, *keys)
+        return _key(domain, *keys) if not played else _key(domain, "play", *keys)
 
-    def get_domain(self, domain: str, kind: str, fingerprint: str):
-        slot = self._slot(self.domain_key(domain), kind, fingerprint)
+    def get_domain(self, domain: str, kind: str, fingerprint: str, played: bool = False):
+        slot = self._slot(self.domain_key(domain, played), kind, fingerprint)
         return None if slot is None else read_entry(slot, fingerprint)
 
-    def put_domain(self, domain: str, kind: str, fingerprint: str, value) -> None:
-        slot = self._slot(self.domain_key(domain), kind, fingerprint)
+    def put_domain(self, domain: str, kind: str, fingerprint: str, value, played: bool = False) -> None:
+        slot = self._slot(self.domain_key(domain, played), kind, fingerprint)
         if slot is not None:
             write_entry(slot, fingerprint, value)
 

@@ -90,7 +90,7 @@ def compile_specs(specs: Path | str, out: Path | str, *, force: bool = False, ga
             raise SpecErrors(errors)
         if gate is not None:
             if families is not None:
-                problems = gate(staging, families.gate_memo(scope.keys, scope.partial))
+                problems = gate(staging, families.gate_memo(scope.keys, scope.partial, scope.entries))
             elif scope.partial:  # no cache, some families left out: the gate must know not to run the probes
                 problems = gate(staging, GateMemo(None, {}, set(scope.partial)))
             else:
@@ -130,6 +130,7 @@ class _Scope:
     cache: FamilyCache | None
     touched: set[str] | None
     keys: dict = field(default_factory=dict)
+    entries: dict = field(default_factory=dict)  # (domain, family) -> its CachedFamily, for the gate's play keys
     partial: set = field(default_factory=set)
     compiled: int = 0
     skipped: int = 0
@@ -195,9 +196,8 @@ def _build(tree: SpecTree, spec_hash: str, out: Path, errors: list[SpecError], s
                   "tables": table_fns, "templates": tree.templates}
     if any(str(p) in failed for p in shared) or any(e.pos.path.endswith(".score") for e in errors[before:]):
         return {}  # instruments or shared tables are missing: every domain check would report their absence
-    _write(out / "instruments.py", codegen.render(
-        "instruments.py.j2", instruments=[_instrument_context(c) for c in instruments.values()],
-        files=[f for f in files if f.endswith(".score")], **header))
+    _write(out / "instruments.py", _instruments_source(instruments, [str(p) for p in tree.files if p.suffix == ".score"],
+                                                       [f for f in files if f.endswith(".score")], header, scope))
     # imported the way generate.py imports it, so materialising reuses this module instead of compiling it again
     ins_module = support.load_sibling(str(out / "instruments.py"), "instruments.py")
     _check_examples(instruments, ins_module, errors)
@@ -256,6 +256,32 @@ def _instruments(tree: SpecTree, errors) -> dict:
         if result is not None:
             checked[decl.name] = result
     return checked
+
+
+def _instruments_source(instruments: dict, score_files: list[str], names: list[str], header: dict, scope) -> str:
+    """instruments.py. Rendering it (pprint of every input spec) is most of an edit's instrument cost and
+    depends only on the `.score` files, so with the cache on, the part after the module docstring (which
+    names this build's version and spec hash) is stored by those files' paths and contents."""
+    def render(checked) -> str:
+        return codegen.render("instruments.py.j2", instruments=[_instrument_context(c) for c in checked],
+                              files=names, **header)
+
+    cache = scope.cache if scope is not None else None
+    if cache is None:
+        return render(instruments.values())
+    head = _docstring_part(render([]))
+    stored = cache.instruments_text(score_files)
+    if stored is None:
+        text = render(instruments.values())
+        cache.store_instruments_text(score_files, text[len(_docstring_part(text)):])
+        return text
+    return head + stored
+
+
+def _docstring_part(source: str) -> str:
+    """A generated module's opening docstring, through its closing quotes and newline."""
+    end = source.index('\n"""\n') + len('\n"""\n')
+    return source[:end]
 
 
 def _instrument_context(checked) -> dict:
@@ -440,6 +466,7 @@ def _domain(name, files, instruments, tables, shared_lib, spec_files, header, ou
                  for fam in parts if fam.name not in failed]
     for fam in summaries:
         scope.keys[(name, fam.name)] = fam.content_key
+        scope.entries[(name, fam.name)] = fam
     if len(errors) > before:
         return None
     cards = {}

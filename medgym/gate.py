@@ -24,18 +24,24 @@ def compile_gate(build: Path, memo=None) -> list[SpecError]:
     content the cache has not gated before."""
     try:
         from medgym.runtime.build import Build
-        from medgym.runtime.evaluate import gate_build
     except ImportError:  # the runtime is not built yet: nothing to gate with
         return []
     names = Build.open(build).domain_names
     workers = min(len(names), gate_workers())
     if workers <= 1:
-        return [e for name in names for e in _gate_one(build, name, memo)] if memo is not None else gate_build(build)
+        # runtime.evaluate (gymnasium, numpy) is imported only when some domain has episodes to play
+        return [e for name in names for e in _gate_one(build, name, memo)] if memo is not None else _gate_all(build)
     # spawn, not fork: the CLI may hold a spinner thread while it compiles, and a forked lock can deadlock.
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         # errors come back in domain order, as a serial gate gives them
         return [error for found in pool.map(_gate_one, [build] * len(names), names, [memo] * len(names))
                 for error in found]
+
+
+def _gate_all(build: Path) -> list[SpecError]:
+    from medgym.runtime.evaluate import gate_build
+
+    return gate_build(build)
 
 
 def gate_workers() -> int:
@@ -45,9 +51,11 @@ def gate_workers() -> int:
 
 
 def _gate_one(build: Path, name: str, memo=None) -> list[SpecError]:
+    if memo is not None:
+        return _gate_cached(build, name, memo)
     from medgym.runtime.evaluate import gate_build
 
-    return gate_build(build, [name]) if memo is None else _gate_cached(build, name, memo)
+    return gate_build(build, [name])
 
 
 def runtime_fingerprint() -> str:
@@ -66,8 +74,14 @@ def _gate_cached(build: Path, name: str, memo) -> list[SpecError]:
     whole = memo.get_domain(name, "errors", fingerprint)
     if isinstance(whole, list):  # every family gated before, together: the same errors, no episode played
         return [SpecError(m, Position(path, line, col), hint) for m, path, line, col, hint in whole]
+    # The same episodes passed before (a ticket's wording changed, say): it passes; errors are recomputed,
+    # since their messages point at lines of the files.
+    if memo.get_domain(name, "passed", fingerprint, played=True) is True:
+        return []
     errors = _gate_families(build, name, memo, fingerprint)
     memo.put_domain(name, "errors", fingerprint, [[e.message, e.pos.path, e.pos.line, e.pos.col, e.hint] for e in errors])
+    if not errors:
+        memo.put_domain(name, "passed", fingerprint, True, played=True)
     return errors
 
 

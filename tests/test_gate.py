@@ -53,3 +53,48 @@ def test_gate_workers_ignores_nonsense(monkeypatch):
     for value in ("", "0", "-2", "many"):
         monkeypatch.setenv("MEDGYM_GATE_WORKERS", value)
         assert gate_workers() == 1
+
+
+def test_no_gate_agent_reads_the_ticket(tmp_path):
+    """What lets the gate's memo skip replaying a ticket-only edit (compiler/cache.py UNPLAYED_TASK_FIELDS):
+    the reference solution and every probe score the same on a build whose tickets all say something else."""
+    import json
+
+    from medgym.compiler.cache import UNPLAYED_TASK_FIELDS
+    from medgym.runtime.agents import PROBES, OracleAgent, make_agent
+    from medgym.runtime.env import make_env
+    from medgym.runtime.evaluate import run_episode
+
+    build = compile_specs(MINI, tmp_path / "build").out
+    other = tmp_path / "other"
+    shutil.copytree(build, other)
+    for path in (other / "clinic" / "tasks").glob("*.jsonl"):
+        lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        path.write_text("".join(json.dumps({**task, "ticket": f"Unrelated words {i}: chest pain, 90 years old."}) + "\n"
+                                for i, task in enumerate(lines)))
+
+    def scores(folder: Path) -> list[float]:
+        env = make_env(folder, "clinic")
+        tasks = [t for split in ("val", "test") for t in env.domain.tasks(split)][:4]
+        assert tasks and all(t.ticket.startswith("Unrelated") == (folder == other) for t in tasks)
+        agents = [("oracle", OracleAgent)] + [(p, lambda p=p: make_agent(p)) for p in PROBES]
+        return [run_episode(env, make(), task.task_id, name, keep_transcript=False)["reward"]
+                for task in tasks for name, make in agents]
+
+    assert set(UNPLAYED_TASK_FIELDS) == {"ticket"}
+    assert scores(other) == scores(build)
+
+
+def test_a_failing_gate_still_fails_after_a_ticket_edit(tmp_path):
+    """A memoised pass is only ever a pass: errors are recomputed (their lines may have moved), never skipped."""
+    from medgym.dsl.errors import SpecErrors
+
+    specs, cache = two_domains(tmp_path, tight=True), tmp_path / "cache"
+    found = []
+    for _ in range(2):
+        with pytest.raises(SpecErrors) as caught:
+            compile_specs(specs, tmp_path / "build", gate=compile_gate, cache=cache)
+        found.append([str(e) for e in caught.value.errors])
+        for family in (specs / "domains").glob("*/tasks/*.yaml"):
+            family.write_text(family.read_text().replace("Patient id", "The patient's id is", 1))
+    assert len(found[0]) == 2 and found[0] == found[1]

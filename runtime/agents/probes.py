@@ -87,16 +87,20 @@ class GarbageAgent:
         self.tools = list(env.domain.tools)
 
     def act(self, observation: str, info: dict) -> str:
+        # Only the chosen kind is generated: making all six each turn (the noise is up to 400 random
+        # characters) cost more than the episode around it.
         rng, tool = self.rng, self.rng.choice(self.tools)
-        choices = [
-            '<tool_call>{"name": "' + tool + '", "arguments": {"patient_id": </tool_call>',
-            '<tool_call>{"name": "no_such_tool_' + str(rng.randrange(99)) + '", "arguments": {}}</tool_call>',
-            "<tool_call><function=" + tool + "><parameter=x>1</parameter>",
-            "".join(map(chr, rng.choices(range(0x2FFF), k=rng.randrange(10, 400)))),
-            '{"name": "' + tool + '", "arguments": [1, 2, 3]}',
-            "<tool_call>" + "[" * 5000 + "</tool_call>",
-        ]
-        return rng.choice(choices)
+        return rng.choice(_GARBAGE)(rng, tool)
+
+
+_GARBAGE = (
+    lambda rng, tool: '<tool_call>{"name": "' + tool + '", "arguments": {"patient_id": </tool_call>',
+    lambda rng, tool: '<tool_call>{"name": "no_such_tool_' + str(rng.randrange(99)) + '", "arguments": {}}</tool_call>',
+    lambda rng, tool: "<tool_call><function=" + tool + "><parameter=x>1</parameter>",
+    lambda rng, tool: "".join(map(chr, rng.choices(range(0x2FFF), k=rng.randrange(10, 400)))),
+    lambda rng, tool: '{"name": "' + tool + '", "arguments": [1, 2, 3]}',
+    lambda rng, tool: "<tool_call>" + "[" * 5000 + "</tool_call>",
+)
 
 
 def schema_arguments(tool, case: dict, avoid: dict | None = None, optional: bool = False) -> dict:

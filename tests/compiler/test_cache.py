@@ -121,6 +121,36 @@ def test_an_unchanged_family_is_not_gated_again(tmp_path, monkeypatch):
     assert oracle and all("/cap_disposition-" in task for task in oracle)
 
 
+def test_a_ticket_wording_edit_replays_no_gate_episode(tmp_path, monkeypatch):
+    """Only the prompt changes, which no gate episode reads: the family recompiles, its episodes come from
+    the memo; a change that moves the cases (the count) still replays them."""
+    from medgym import gate
+    from medgym.gate import compile_gate
+    from medgym.runtime import evaluate
+
+    specs, cache = reused(tmp_path), tmp_path / "cache"
+    compile_specs(specs, tmp_path / "a", cache=cache, gate=compile_gate)
+    played: list[str] = []
+    real = evaluate.run_episode
+
+    def spy(env, agent, task_id, agent_name=None, keep_transcript=True):
+        played.append(task_id)
+        return real(env, agent, task_id, agent_name, keep_transcript)
+
+    monkeypatch.setattr(evaluate, "run_episode", spy)
+    envs: list[str] = []
+    real_families = gate._gate_families
+    monkeypatch.setattr(gate, "_gate_families", lambda build, name, *a: envs.append(name) or real_families(build, name, *a))
+    edit(specs / CAP, "with cough and fever", "with a cough and fever")
+    result = compile_specs(specs, tmp_path / "b", cache=cache, gate=compile_gate)
+    assert result.stages["families"]["compiled"] >= 1
+    assert "a cough and fever" in (tmp_path / "b" / "clinic" / "tasks" / "train.jsonl").read_text()
+    assert played == [] and envs == []  # the domain passed with these episodes: not even its env is made
+    edit(specs / CAP, "count: 40", "count: 41")
+    compile_specs(specs, tmp_path / "c", cache=cache, gate=compile_gate)
+    assert played and all("/cap_disposition-" in task for task in played)
+
+
 def test_validate_a_broken_family_file_reports_the_located_error(tmp_path):
     specs, cache = reused(tmp_path), tmp_path / "cache"
     compile_specs(specs, tmp_path / "a", cache=cache)
