@@ -152,17 +152,39 @@ class FamilyCache:
         return entry
 
     # ----------------------------------------------------------- instruments.py
-    def _instruments_slot(self, score_files: list[str]) -> Path:
-        name = _key(self.fingerprint, "instruments", *(f"{p}={self.hashes.get(p) or _hash_now(p)}" for p in score_files))
+    def _instruments_slot(self, score_files: list[str], kind: str) -> Path:
+        name = _key(self.fingerprint, kind, *(f"{p}={self.hashes.get(p) or _hash_now(p)}" for p in score_files))
         return self.folder / "instruments" / name[:2] / f"{name}.json"
 
-    def instruments_text(self, score_files: list[str]) -> str | None:
-        """The rendered `instruments.py` of these `.score` files (their paths and contents), if stored."""
-        found = read_entry(self._instruments_slot(score_files), self.fingerprint)
+    def instruments_text(self, score_files: list[str], kind: str = "instruments") -> str | None:
+        """The rendered `instruments.py` (kind "instruments") or `instruments.json` ("catalogue") of these
+        `.score` files (their paths and contents), if stored."""
+        found = read_entry(self._instruments_slot(score_files, kind), self.fingerprint)
         return found if isinstance(found, str) else None
 
-    def store_instruments_text(self, score_files: list[str], text: str) -> None:
-        write_entry(self._instruments_slot(score_files), self.fingerprint, text)
+    def store_instruments_text(self, score_files: list[str], text: str, kind: str = "instruments") -> None:
+        write_entry(self._instruments_slot(score_files, kind), self.fingerprint, text)
+
+    # ----------------------------------------------------------- compiled generated code
+    def _code_slot(self, text: str) -> Path:
+        name = _key(self.fingerprint, "code", hashlib.sha256(text.encode()).hexdigest())
+        return self.folder / "code" / name[:2] / f"{name}.marshal"
+
+    def code_object(self, text: str, filename: str):
+        """The stored code object of generated source `text`, its file name set to `filename` (where the
+        module is imported from this time: tracebacks name the file that is there)."""
+        import marshal
+
+        found = read_blob(self._code_slot(text), self.fingerprint)
+        try:
+            return _refile(marshal.loads(found), filename) if isinstance(found, bytes) else None
+        except (ValueError, EOFError, TypeError):
+            return None
+
+    def store_code_object(self, text: str, code) -> None:
+        import marshal
+
+        write_blob(self._code_slot(text), self.fingerprint, marshal.dumps(code))
 
     def gate_memo(self, families: dict[tuple[str, str], str], partial: set[str] = frozenset(),
                   entries: dict[tuple[str, str], CachedFamily] | None = None) -> "GateMemo":
@@ -228,6 +250,12 @@ class GateMemo:
         slot = self._slot(self.domain_key(domain, played), kind, fingerprint)
         if slot is not None:
             write_entry(slot, fingerprint, value)
+
+
+def _refile(code, filename: str):
+    """`code` and every function compiled inside it, as if compiled from `filename`."""
+    consts = tuple(_refile(c, filename) if isinstance(c, type(code)) else c for c in code.co_consts)
+    return code.replace(co_filename=filename, co_consts=consts)
 
 
 def _hash_now(path: str) -> str:

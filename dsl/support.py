@@ -354,8 +354,9 @@ def finish(value, clip: tuple | None = None, digits: int | None = None, integer:
     return value
 
 
-def load_sibling(here: str, relative: str):
-    """Import a generated module that sits beside `here` in a build directory (cached by path)."""
+def load_sibling(here: str, relative: str, code: tuple = ()):
+    """Import a generated module that sits beside `here` in a build directory (cached by path). `code`: the
+    file's code objects, compiled earlier (the compiler's cache), run in order instead of its source."""
     path = (Path(here).parent / relative).resolve()
     # The modification time is part of the name so that a build recompiled in place is imported afresh.
     name = f"_medgym_build_{abs(hash((str(path), path.stat().st_mtime_ns))):x}_{path.stem}"
@@ -364,7 +365,10 @@ def load_sibling(here: str, relative: str):
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    if not code:
+        spec.loader.exec_module(module)
+    for part in code:
+        exec(part, module.__dict__)  # noqa: S102 - the compiled form of this very file
     return module
 
 

@@ -206,3 +206,41 @@ def test_validate_files_gates_what_it_checked_and_no_probe_of_a_partial_domain(t
     assert check_specs(specs, gate=compile_gate, only=[specs / CASE]) == []  # no cache: cap_disposition left out
     assert played and all("/confused_elder-" in task for task in played)
     assert tables == []  # probe means over part of a domain would mislead
+
+
+def test_instruments_py_is_run_from_its_stored_code_as_from_its_source(tmp_path):
+    """The stored code object of instruments.py runs as the file would: same docstring and functions, line
+    numbers and file name those of the file imported now; a damaged stored entry is compiled anew."""
+    from medgym.compiler.cache import FamilyCache
+
+    specs, cache = reused(tmp_path), tmp_path / "cache"
+    compile_specs(specs, tmp_path / "a", cache=cache)
+    assert list((cache / "code").rglob("*.marshal"))
+    text = (tmp_path / "a" / "instruments.py").read_text()
+    for copy in ("b", "c"):
+        (tmp_path / copy).mkdir()
+        (tmp_path / copy / "instruments.py").write_text(text)
+    scope = pipeline._Scope(FamilyCache(cache, {}), None)
+    stored = pipeline._import_instruments(tmp_path / "b" / "instruments.py", scope)
+    for entry in (cache / "code").rglob("*.marshal"):
+        entry.write_bytes(entry.read_bytes()[:-10])
+    fresh = pipeline._import_instruments(tmp_path / "c" / "instruments.py", scope)
+    assert stored.__doc__ == fresh.__doc__ and stored.__doc__.startswith("Scoring instruments")
+    names = sorted(fresh.FUNCTIONS)
+    assert names and sorted(stored.FUNCTIONS) == names
+    for name in names:
+        a, b = getattr(stored, name).__code__, getattr(fresh, name).__code__
+        assert a.co_firstlineno == b.co_firstlineno and a.co_code == b.co_code
+        assert a.co_filename == str(tmp_path / "b" / "instruments.py")
+
+
+def test_a_compile_turns_the_cycle_collector_back_on(tmp_path):
+    import gc
+
+    specs = reused(tmp_path)
+    compile_specs(specs, tmp_path / "a", cache=tmp_path / "cache")
+    assert gc.isenabled()
+    (specs / "domains" / "clinic" / "domain.yaml").write_text("not: [a, domain")
+    with pytest.raises(Exception):
+        compile_specs(specs, tmp_path / "b", cache=tmp_path / "cache")
+    assert gc.isenabled()
