@@ -1,11 +1,11 @@
 """The checklist grader in a spec: each misuse fails with a located `file:line:col: message`."""
-import shutil
 from pathlib import Path
 
 import pytest
 
 from medgym.compiler.checklist import plausible_phrase
 from medgym.compiler.pipeline import check_specs
+from spec_edits import edited_copy
 
 REPORT = Path(__file__).parent / "fixtures" / "report"
 FILM = "domains/cxr/tasks/chest_film.yaml"
@@ -29,13 +29,7 @@ CASES = [
 
 
 def broken(tmp_path: Path, old: str, new: str) -> Path:
-    root = tmp_path / "specs"
-    shutil.copytree(REPORT, root)
-    path = root / FILM
-    text = path.read_text()
-    assert old in text, f"fixture text not found: {old!r}"
-    path.write_text(text.replace(old, new, 1))
-    return root
+    return edited_copy(REPORT, tmp_path, FILM, old, new)
 
 
 def test_the_report_fixture_is_valid():

@@ -1,5 +1,4 @@
 """Golden tests: each broken spec fails with its exact `file:line:col: message`, through the CLI without a traceback."""
-import shutil
 from pathlib import Path
 
 import pytest
@@ -7,6 +6,7 @@ from typer.testing import CliRunner
 
 from medgym.cli import app
 from medgym.compiler.pipeline import check_specs
+from spec_edits import edited_copy
 
 MINI = Path(__file__).parent / "fixtures" / "mini"
 CAP = "domains/clinic/tasks/cap.yaml"
@@ -42,13 +42,7 @@ CASES = [
 
 
 def broken(tmp_path: Path, file: str, old: str, new: str) -> Path:
-    root = tmp_path / "specs"
-    shutil.copytree(MINI, root)
-    path = root / file
-    text = path.read_text()
-    assert old in text, f"fixture text not found: {old!r}"
-    path.write_text(text.replace(old, new, 1))
-    return root
+    return edited_copy(MINI, tmp_path, file, old, new)
 
 
 def test_the_fixture_itself_is_valid():

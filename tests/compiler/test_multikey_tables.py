@@ -1,6 +1,5 @@
 """Multi-key tables: several key columns, unordered pairs, class rows, per-row sources; called as a function
 and looked up by a table tool; the misuses the compiler rejects at their line and column."""
-import shutil
 from pathlib import Path
 
 import pytest
@@ -8,6 +7,7 @@ import pytest
 from medgym.compiler.pipeline import check_specs
 from medgym.dsl.models import Table, json_schemas
 from medgym.dsl.support import match_row, table_match
+from spec_edits import edited_copy
 
 PAIRS = Path(__file__).parent / "fixtures" / "pairs"
 TABLE = "domains/pharmacy/tables/interactions.yaml"
@@ -20,13 +20,7 @@ ROWS = ((("nsaid", "anticoagulant"), {"severity": "major", "by": "class"}),
 
 
 def broken(tmp_path: Path, file: str, old: str, new: str) -> Path:
-    root = tmp_path / "specs"
-    shutil.copytree(PAIRS, root)
-    path = root / file
-    text = path.read_text()
-    assert old in text, f"fixture text not found: {old!r}"
-    path.write_text(text.replace(old, new, 1))
-    return root
+    return edited_copy(PAIRS, tmp_path, file, old, new)
 
 
 def first_error(tmp_path, file, old, new) -> str:

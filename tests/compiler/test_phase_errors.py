@@ -1,11 +1,11 @@
 """Misuse of episode phases: each broken phased spec fails with a located `file:line:col: message`."""
-import shutil
 from pathlib import Path
 
 import pytest
 
 from medgym.compiler.pipeline import check_specs
 from medgym.dsl.models import json_schemas
+from spec_edits import edited_copy, position
 
 PHASED = Path(__file__).parent / "fixtures" / "phased"
 FAMILY = "domains/chest_pain/tasks/pathway.yaml"
@@ -39,20 +39,7 @@ CASES = [
 
 
 def broken(tmp_path: Path, file: str, old: str, new: str) -> Path:
-    root = tmp_path / "specs"
-    shutil.copytree(PHASED, root)
-    path = root / file
-    text = path.read_text()
-    assert text.count(old) == 1, f"fixture text not found once: {old!r}"
-    path.write_text(text.replace(old, new))
-    return root
-
-
-def position(path: Path, anchor: str) -> tuple[int, int]:
-    text = path.read_text()
-    assert text.count(anchor) == 1, anchor
-    before = text[: text.index(anchor)]
-    return before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
+    return edited_copy(PHASED, tmp_path, file, old, new, once=True)
 
 
 def test_the_phased_fixture_is_valid():

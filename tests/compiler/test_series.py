@@ -1,7 +1,6 @@
 """Record series: the type, the sampled trajectories, the series functions and their windows, windowed
 lookups, and the misuses the compiler rejects at their line and column."""
 import random
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from medgym.dsl.parser import parse_expression, parse_type
 from medgym.dsl.support import (rows_between, sample_series, series_delta, series_last, series_max, series_mean,
                                 series_min, series_trend, window_rows)
 from medgym.dsl.types import NumT, RecordT, SeriesT, from_ref, value_matches
+from spec_edits import edited_copy
 
 SERIES = Path(__file__).parent / "fixtures" / "series"
 RECORD = "domains/ward/record.yaml"
@@ -26,19 +26,13 @@ CR = SeriesT(NumT("mg/dL", analyte="creatinine"))
 ROWS = [{"time": t, "value": v} for t, v in ((0, 1.0), (12, 1.1), (24, 1.0), (36, 1.4), (48, 1.9), (60, 2.2))]
 
 
+def broken(tmp_path: Path, file: str, old: str, new: str) -> Path:
+    return edited_copy(SERIES, tmp_path, file, old, new)
+
+
 def typed(text: str):
     scope = Scope({"case": RecordT("case", (("cr", CR), ("age", NumT("years", True))))})
     return check(parse_expression(text), scope, HERE)
-
-
-def broken(tmp_path: Path, file: str, old: str, new: str) -> Path:
-    root = tmp_path / "specs"
-    shutil.copytree(SERIES, root)
-    path = root / file
-    text = path.read_text()
-    assert old in text, f"fixture text not found: {old!r}"
-    path.write_text(text.replace(old, new, 1))
-    return root
 
 
 def test_the_fixture_is_valid():
