@@ -16,9 +16,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from medgym.compiler.expressions import literal_type
 from medgym.dsl import models as m
 from medgym.dsl.errors import Position, SpecError, did_you_mean
-from medgym.dsl.types import BOOL, INT, NUMBER, TEXT, ListT, RecordT, Type
+from medgym.dsl.support import comparable
+from medgym.dsl.types import INT, NUMBER, TEXT, RecordT, Type
 
 SPLITS = ("train", "val", "test")
 EVAL_SPLITS = ("val", "test")
@@ -219,35 +221,15 @@ def _item(spec: m.Dataset, row: int, record: dict, keys: list[str], path: Path, 
         errors.append(SpecError(f"row {row}: split {split!r} is not train, val or test", Position(str(path), row, 1),
                                 f"map it under split_map: (e.g. {{{split}: test}})"))
         return None
-    content = json.dumps({k: _normal(values[k]) for k in keys}, sort_keys=True, ensure_ascii=False)
+    content = json.dumps({k: comparable(values[k]) for k in keys}, sort_keys=True, ensure_ascii=False)
     return Item(row, values, split, hashlib.sha256(content.encode()).hexdigest())
 
 
-def _normal(value):
-    """What makes two items the same item: case, spacing and number spelling do not."""
-    if isinstance(value, str):
-        return " ".join(value.casefold().split())
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, list):
-        return [_normal(v) for v in value]
-    return value
-
-
 def _value_type(value) -> Type | None:
-    if isinstance(value, bool):
-        return BOOL
-    if isinstance(value, int):
-        return INT
-    if isinstance(value, float):
-        return NUMBER
-    if isinstance(value, str):
-        return TEXT
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return ListT(TEXT)
-    return None
+    """A data value's type: text, int, number, bool or list[text]; None for anything else."""
+    if value is None or isinstance(value, dict) or (isinstance(value, list) and not all(isinstance(v, str) for v in value)):
+        return None
+    return literal_type(value)
 
 
 def _item_type(spec: m.Dataset, items: list[Item], path: Path, marks, errors) -> RecordT:

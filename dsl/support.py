@@ -82,6 +82,20 @@ def compare(op: str, left, right) -> bool:
         return False
 
 
+def comparable(value):
+    """The form in which two values are the same when they differ only in case, spacing and number spelling
+    (1 and 1.0): an answer against its truth, and two dataset items against each other."""
+    if isinstance(value, str):
+        return " ".join(value.casefold().split())
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, list):
+        return tuple(comparable(v) for v in value)
+    return value
+
+
 def field(record, name: str):
     """`record.name` in a rubric predicate: None when the record or the field is absent."""
     return record.get(name) if isinstance(record, dict) else None

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from medgym.dsl.build import AccuracyRule, Process, Requirement, Rubric, SafetyRule, Task
 from medgym.dsl.components import COMPONENT_NAMES, component_table
+from medgym.dsl.support import comparable
 from medgym.runtime import checklist
 from medgym.runtime.build import Domain
 from medgym.runtime.episode import CallRecord, Episode, EpisodeView, PhaseStart, call_matches, canonical
@@ -211,7 +212,7 @@ def match_field(rule: AccuracyRule, given, expected) -> float:
         return float(_option(given) == _option(expected))
     if kind == "checklist":
         return checklist_grade(rule, given).score
-    return float(_normal(given) == _normal(expected))
+    return float(comparable(given) == comparable(expected))
 
 
 def checklist_details(fields: dict[str, AccuracyRule], answer: dict | None) -> dict:
@@ -237,17 +238,6 @@ def checklist_grade(rule: AccuracyRule, text) -> checklist.Grade:
                                                spec.missing_section), text)
 
 
-def _normal(value):
-    if isinstance(value, str):
-        return " ".join(value.casefold().split())
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, list):
-        return tuple(_normal(v) for v in value)
-    return value
-
 
 def _numeric(given, expected, tolerance: float, rel_tolerance: float) -> bool:
     try:
@@ -261,7 +251,7 @@ def _numeric(given, expected, tolerance: float, rel_tolerance: float) -> bool:
 
 def _as_set(value) -> set:
     items = value if isinstance(value, list) else re.split(r"[,;]", value) if isinstance(value, str) else [value]
-    return {str(_normal(v)).strip() for v in items if str(v).strip()}
+    return {str(comparable(v)).strip() for v in items if str(v).strip()}
 
 
 _WORD = re.compile(r"[^\W_]+")
