@@ -1,5 +1,5 @@
-"""Builds shared by every test folder, compiled once per session: the shipped specs and the mini fixture
-(both through the reference gate)."""
+"""Builds shared by every test folder, compiled once per session through the reference gate: the shipped
+specs and the fixture domains."""
 from pathlib import Path
 
 import pytest
@@ -11,33 +11,46 @@ ROOT = Path(__file__).resolve().parents[1]
 MINI = ROOT / "tests" / "compiler" / "fixtures" / "mini"
 
 
+FIXTURES = ROOT / "tests" / "compiler" / "fixtures"
+SERIES, PAIRS, PHASED, QA, REPORT = (FIXTURES / name for name in ("series", "pairs", "phased", "qa", "report"))
+
+
+def gated_build(tmp_path_factory, specs: Path, name: str) -> Path:
+    out = tmp_path_factory.mktemp(name) / "build"
+    compile_specs(specs, out, gate=compile_gate)
+    return out
+
+
 @pytest.fixture(scope="session")
 def shipped_build(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("shipped") / "build"
-    compile_specs(ROOT / "specs", out, gate=compile_gate)
-    return out
+    return gated_build(tmp_path_factory, ROOT / "specs", "shipped")
 
 
 @pytest.fixture(scope="session")
 def mini_build(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("mini") / "build"
-    compile_specs(MINI, out, gate=compile_gate)
-    return out
-
-
-SERIES = ROOT / "tests" / "compiler" / "fixtures" / "series"
-PAIRS = ROOT / "tests" / "compiler" / "fixtures" / "pairs"
+    return gated_build(tmp_path_factory, MINI, "mini")
 
 
 @pytest.fixture(scope="session")
 def series_build(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("series") / "build"
-    compile_specs(SERIES, out, gate=compile_gate)
-    return out
+    return gated_build(tmp_path_factory, SERIES, "series")
 
 
 @pytest.fixture(scope="session")
 def pairs_build(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("pairs") / "build"
-    compile_specs(PAIRS, out, gate=compile_gate)
-    return out
+    return gated_build(tmp_path_factory, PAIRS, "pairs")
+
+
+@pytest.fixture(scope="session")
+def phased_build(tmp_path_factory) -> Path:
+    return gated_build(tmp_path_factory, PHASED, "phased")
+
+
+@pytest.fixture(scope="session")
+def qa_build(tmp_path_factory) -> Path:
+    return gated_build(tmp_path_factory, QA, "qa")
+
+
+@pytest.fixture(scope="session")
+def report_build(tmp_path_factory) -> Path:
+    return gated_build(tmp_path_factory, REPORT, "report")

@@ -12,21 +12,14 @@ import pytest
 from medgym.compiler import materialize
 from medgym.compiler.load import content_hash
 from medgym.compiler.pipeline import check_specs, compile_specs
-from medgym.gate import compile_gate
 from medgym.runtime import make_env
+from medgym.runtime.agents.oracle import hermes
 
 QA = Path(__file__).parent / "fixtures" / "qa"
 BANK = "domains/quiz/tasks/bank.yaml"
 MMLU = "domains/quiz/tasks/mmlu_style.yaml"
 JSONL = "domains/quiz/data/questions.jsonl"
 CSV = "domains/quiz/data/questions.csv"
-
-
-@pytest.fixture(scope="module")
-def qa_build(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("qa") / "build"
-    compile_specs(QA, out, gate=compile_gate)
-    return out
 
 
 def copy(tmp_path: Path) -> Path:
@@ -180,10 +173,6 @@ def test_a_field_of_two_types_is_located_at_its_row(tmp_path):
 
 
 # ---------------------------------------------------------------- through env.step
-def hermes(name, arguments):
-    return "<tool_call>" + json.dumps({"name": name, "arguments": arguments}) + "</tool_call>"
-
-
 def answer(env, task_id: str, letter: str) -> tuple[float, dict]:
     env.reset(options={"task_id": task_id})
     qid = env.episode.case["id"]

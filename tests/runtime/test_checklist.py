@@ -2,16 +2,13 @@
 findings, determinism, monotonicity; and the report fixture domain graded through env.step."""
 import json
 import random
-from pathlib import Path
 
 import pytest
 
-from medgym.compiler.pipeline import compile_specs
-from medgym.gate import compile_gate
 from medgym.runtime import make_env
 from medgym.runtime.checklist import Checklist, Finding, clauses, grade, mentions, split_sections
+from medgym.runtime.agents.oracle import hermes
 
-REPORT = Path(__file__).resolve().parents[1] / "compiler" / "fixtures" / "report"
 
 
 def chest(pneumothorax=False, effusion=False, sections=("findings", "impression"), **costs) -> Checklist:
@@ -136,15 +133,9 @@ def test_stating_a_true_finding_never_lowers_and_an_unsupported_one_never_raises
 
 
 # ---------------------------------------------------------------- the report fixture through env.step
-def hermes(name, arguments):
-    return "<tool_call>" + json.dumps({"name": name, "arguments": arguments}) + "</tool_call>"
-
-
 @pytest.fixture(scope="module")
-def cxr(tmp_path_factory):
-    out = tmp_path_factory.mktemp("report") / "build"
-    compile_specs(REPORT, out, gate=compile_gate)
-    return make_env(out, "cxr")
+def cxr(report_build):
+    return make_env(report_build, "cxr")
 
 
 def episode(env, task, report: str):

@@ -11,10 +11,7 @@ from gymnasium.utils.env_checker import check_env
 
 from medgym.runtime import make_env
 from medgym.runtime.build import Build
-
-
-def hermes(name, arguments):
-    return "<tool_call>" + json.dumps({"name": name, "arguments": arguments}) + "</tool_call>"
+from medgym.runtime.agents.oracle import hermes
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from medgym.gate import compile_gate
 from medgym.runtime import make_env
 from medgym.runtime.build import BuildError
 from medgym.runtime.prompt import message_text, opening_messages
+from medgym.runtime.agents.oracle import hermes
 
 IMAGING = Path(__file__).resolve().parents[1] / "compiler" / "fixtures" / "imaging"
 DOMAIN = "domains/chest_xray"
@@ -52,10 +53,6 @@ def build(specs, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("imaging-build") / "build"
     compile_specs(specs, out, gate=compile_gate)
     return out
-
-
-def hermes(name, arguments):
-    return "<tool_call>" + json.dumps({"name": name, "arguments": arguments}) + "</tool_call>"
 
 
 def start(build, scenario="lll", **kwargs):

@@ -2,26 +2,20 @@
 phase's submit tool), tuning learns each phase's common answer from the train split, and the phased fixture
 passes the gate with every probe under its ceiling."""
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
-from medgym.compiler.pipeline import compile_specs
-from medgym.gate import compile_gate
 from medgym.runtime.agents import make_agent
 from medgym.runtime.agents.tuning import phase_steps, tuning
 from medgym.runtime.env import make_env
 from medgym.runtime.evaluate import probe_table, run_episode
 
-PHASED = Path(__file__).resolve().parents[1] / "compiler" / "fixtures" / "phased"
 PLAYING = ["guess", "spam", "blind", "lazy", "shotgun", "duplicate", "overorder", "wrong_after_workup"]
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    out = tmp_path_factory.mktemp("phased-probes") / "build"
-    compile_specs(PHASED, out, gate=compile_gate)
-    return make_env(out, "chest_pain")
+def env(phased_build):
+    return make_env(phased_build, "chest_pain")
 
 
 def held_out(env, n=6):

@@ -1,28 +1,13 @@
 """Episode phases through env.step: tools offered per phase, submissions that advance, values handed forward,
 the per-phase rubric combined by weight (monotone in correctness), and check_env on the phased fixture."""
-import json
 import warnings
-from pathlib import Path
 
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from medgym.compiler.pipeline import compile_specs
-from medgym.gate import compile_gate
 from medgym.runtime import make_env
+from medgym.runtime.agents.oracle import hermes
 
-PHASED = Path(__file__).resolve().parents[1] / "compiler" / "fixtures" / "phased"
-
-
-@pytest.fixture(scope="module")
-def phased_build(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("phased") / "build"
-    compile_specs(PHASED, out, gate=compile_gate)
-    return out
-
-
-def hermes(name, arguments):
-    return "<tool_call>" + json.dumps({"name": name, "arguments": arguments}) + "</tool_call>"
 
 
 def task_of(env, scenario: str):

@@ -2,14 +2,9 @@
 series and pairs fixture domains."""
 import json
 
-import pytest
-
 from medgym.runtime import make_env
 from medgym.runtime.build import Build
-
-
-def hermes(name, arguments):
-    return "<tool_call>" + json.dumps({"name": name, "arguments": arguments}) + "</tool_call>"
+from medgym.runtime.agents.oracle import hermes
 
 
 def task_of(build, domain, family, scenario=None):
