@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from medgym.cli import app
 from medgym.compiler.pipeline import check_specs
 from medgym.compiler.reads import Read, template_reads, text_reads
+from shipped_domains import SHIPPED_DOMAINS
 
 MINI = Path(__file__).parent / "fixtures" / "mini"
 SPECS = Path(__file__).resolve().parents[2] / "specs"
@@ -174,7 +175,7 @@ def test_reads_keep_thresholds():
     assert [r.fact for r in text_reads("case.labs.bun + 1 > 20", fields)] == [None]
 
 
-@pytest.mark.parametrize("domain", ["triage", "clinical_diagnosis"])
+@pytest.mark.parametrize("domain", SHIPPED_DOMAINS)
 def test_the_shipped_specs_pass(tmp_path, domain):
     root = tmp_path / "specs"
     shutil.copytree(SPECS, root, ignore=lambda folder, names: [n for n in names if folder.endswith("domains") and n != domain])

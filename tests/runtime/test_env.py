@@ -12,6 +12,7 @@ from gymnasium.utils.env_checker import check_env
 from medgym.runtime import make_env
 from medgym.runtime.build import Build
 from medgym.runtime.agents.oracle import hermes
+from shipped_domains import SHIPPED_DOMAINS
 
 
 @pytest.fixture
@@ -174,7 +175,7 @@ def test_warning_filter_matches_folders_not_names(tmp_path):
     assert raised_in(ours, folders) and not raised_in(beside, folders)
 
 
-@pytest.mark.parametrize("domain", ["triage", "clinical_diagnosis"])
+@pytest.mark.parametrize("domain", SHIPPED_DOMAINS)
 def test_check_env_passes(shipped_build, domain):
     env = make_env(shipped_build, domain)
     with warnings.catch_warnings(record=True) as caught:

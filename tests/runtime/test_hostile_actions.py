@@ -23,8 +23,9 @@ from hypothesis import strategies as st
 from medgym.runtime import executor, make_env
 from medgym.runtime.kb import KnowledgeBase, Passage
 from medgym.runtime.toolcalls import MAX_ARG_NUMBER
+from shipped_domains import SHIPPED_DOMAINS
 
-DOMAINS = ["triage", "clinical_diagnosis"]
+DOMAINS = SHIPPED_DOMAINS
 EXAMPLES = 50  # per domain and knowledge-base state; each example calls every tool of the domain once
 INFO_KEYS = {"tool_results", "turn", "clock_min"}
 END_KEYS = {"reward_components", "reward_total", "safety_violations", "answer", "episode"}

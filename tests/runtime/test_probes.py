@@ -16,6 +16,7 @@ from medgym.runtime.agents.tuning import tuning
 from medgym.runtime.env import make_env
 from medgym.runtime.evaluate import probe_table, run_episode
 from medgym.runtime.rewards import call_items
+from shipped_domains import SHIPPED_DOMAINS
 
 MINI = Path(__file__).resolve().parents[1] / "compiler" / "fixtures" / "mini"
 
@@ -107,7 +108,7 @@ def test_overorder_costs_the_reference_its_extra_orders(triage):
     assert over["reward"] < oracle["reward"]
 
 
-@pytest.mark.parametrize("domain", ["triage", "clinical_diagnosis"])
+@pytest.mark.parametrize("domain", SHIPPED_DOMAINS)
 def test_probes_stay_under_their_ceilings(shipped_build, domain):
     table = probe_table(make_env(shipped_build, domain))
     assert set(table) == set(PROBES)
