@@ -90,6 +90,33 @@ def test_phq9_truth_is_the_sum_of_the_items_and_its_band(shipped_build):
         assert (task.truth["screen_total"], task.truth["screen_band"], task.truth["treatment"]) == (total, band, treatment[band])
 
 
+# EPDS responses top-down per item; items 1, 2 and 4 score 0-3 top-down, the rest 3-0 (Cox 1987)
+EPDS_FORM = {
+    "laugh": ["as_much_as_i_always_could", "not_quite_so_much_now", "definitely_not_so_much_now", "not_at_all"],
+    "look_forward": ["as_much_as_i_ever_did", "rather_less_than_i_used_to", "definitely_less_than_i_used_to", "hardly_at_all"],
+    "self_blame": ["yes_most_of_the_time", "yes_some_of_the_time", "not_very_often", "no_never"],
+    "anxious": ["no_not_at_all", "hardly_ever", "yes_sometimes", "yes_very_often"],
+    "scared": ["yes_quite_a_lot", "yes_sometimes", "no_not_much", "no_not_at_all"],
+    "on_top_of_me": ["yes_most_of_the_time_not_able_to_cope", "yes_sometimes_not_coping_as_well",
+                     "no_mostly_coped_quite_well", "no_coping_as_well_as_ever"],
+    "sleep_difficulty": ["yes_most_of_the_time", "yes_sometimes", "not_very_often", "no_not_at_all"],
+    "sad": ["yes_most_of_the_time", "yes_quite_often", "not_very_often", "no_not_at_all"],
+    "crying": ["yes_most_of_the_time", "yes_quite_often", "only_occasionally", "no_never"],
+    "self_harm": ["yes_quite_often", "sometimes", "hardly_ever", "never"],
+}
+
+
+def test_epds_truth_applies_the_reverse_scoring(shipped_build):
+    for task in tasks(shipped_build, "perinatal_epds"):
+        items = task.case["epds"]
+        total = sum(form.index(items[name]) if name in ("laugh", "look_forward", "anxious") else 3 - form.index(items[name])
+                    for name, form in EPDS_FORM.items())
+        band = "below_threshold" if total <= 9 else "possible_depression" if total <= 12 else "probable_depression"
+        assert (task.truth["screen_total"], task.truth["screen_band"]) == (total, band)
+        # item 10 above 0 is always followed by the C-SSRS: the wish to be dead is part of the screen
+        assert (items["self_harm"] != "never") == task.case["cssrs"]["wish_dead"]
+
+
 def test_audit_c_uses_the_sex_specific_cut_off(shipped_build):
     woman = tasks(shipped_build, "alcohol_audit_c", "threshold_woman")[0].truth
     man = tasks(shipped_build, "alcohol_audit_c", "threshold_man")[0].truth
