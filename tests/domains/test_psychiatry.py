@@ -208,3 +208,12 @@ def test_the_unasked_screener_question_is_unobservable(tmp_path):
 
 def test_the_shipped_psychiatry_specs_check(tmp_path):
     assert check_specs(_only_psychiatry(tmp_path)) == []
+
+
+def test_the_static_cases_are_right_by_hand(shipped_build):
+    # EPDS 2+3+3+2+2+3+2+3+2+3 = 25; C-SSRS Q1-Q4 yes, Q5 no: highest item 4, high; admission declined.
+    postnatal = tasks(shipped_build, "postnatal_depression_intent_declines_admission")[0].truth
+    assert (postnatal["screen_total"], postnatal["screen_band"], postnatal["suicide_risk"]) == (25, "probable_depression", "high")
+    assert (postnatal["disposition"], postnatal["treatment"]) == ("emergency_detention", "perinatal_mental_health_referral")
+    lithium = tasks(shipped_build, "lithium_toxicity_thiazide")[0].truth
+    assert (lithium["screen_total"], lithium["screen_band"], lithium["disposition"]) == (2.4, "toxic", "medical_admission")
