@@ -136,7 +136,7 @@ def test_hypertension_truth_follows_acog_pb_222(tasks):
             dx = "preeclampsia" if protein else "gestational_hypertension"
         severe = dx in ("severe_gestational_hypertension", "preeclampsia_with_severe_features", "hellp_syndrome")
         assert t.truth["diagnosis"] == dx, t.task_id
-        assert t.truth["magnesium"] == severe
+        assert t.truth["magnesium"] == ("start" if severe else "not_indicated")
         drug = ("nifedipine_oral" if c["history"]["asthma"] else "labetalol_iv") if severe_bp and hypertension else "none"
         assert t.truth["antihypertensive"] == drug
         weeks = c["ga_days"] // 7
@@ -211,7 +211,7 @@ def test_bpp_bishop_and_apgar_truths_by_hand(tasks):
         for m in ("1", "5"):
             hr = n[f"hr_{m}"]
             scores.append((0 if hr < 1 else 1 if hr < 100 else 2) + sum(points[n[f"{k}_{m}"]] for k in ("breathing", "tone", "reflex", "colour")))
-        assert (t.truth["apgar_1min"], t.truth["apgar_5min"], t.truth["apgar_repeat"]) == (scores[0], scores[1], scores[1] < 7)
+        assert (t.truth["apgar_1min"], t.truth["apgar_5min"], t.truth["apgar_repeat"]) == (scores[0], scores[1], "continue_scoring" if scores[1] < 7 else "stop_at_5_minutes")
 
 
 def test_medication_truth_follows_the_avoid_window(tasks):
@@ -238,8 +238,8 @@ def test_reference_scores_full_marks_on_a_hellp_task(shipped_build, tasks):
 
 
 def test_missed_magnesium_in_severe_preeclampsia_caps_the_reward(shipped_build, tasks):
-    task = next(t for t in family(tasks, "hypertensive_disorders") if t.truth["magnesium"])
-    info = play(shipped_build, task, {"magnesium": False})
+    task = next(t for t in family(tasks, "hypertensive_disorders") if t.truth["magnesium"] == "start")
+    info = play(shipped_build, task, {"magnesium": "not_indicated"})
     assert info["reward"] <= 0.1
     assert "severe_preeclampsia_without_magnesium" in [v["id"] for v in info["safety_violations"]]
 
