@@ -270,3 +270,18 @@ def test_prostaglandin_after_caesarean_is_a_violation(shipped_build, tasks):
                 if t.truth["induction_method"] == "balloon_catheter_ripening")
     info = play(shipped_build, task, {"induction_method": "prostaglandin_ripening"})
     assert "prostaglandin_with_uterine_scar" in [v["id"] for v in info["safety_violations"]]
+
+
+def test_static_cases_reach_their_hand_checked_answers(shipped_build, tasks):
+    by_family = {t.family: t for t in tasks}
+    hellp = by_family["hellp_at_31_weeks_with_asthma"]
+    assert hellp.truth == {"diagnosis": "hellp_syndrome", "magnesium": "start", "antihypertensive": "nifedipine_oral",
+                           "delivery": "deliver_after_stabilisation"}
+    trace = by_family["late_decelerations_minimal_variability_on_oxytocin"]
+    assert trace.truth == {"ctg_baseline": 150, "ctg_variability": "minimal", "deceleration_type": "late",
+                           "ctg_category": 2, "ctg_action": "intrauterine_resuscitation"}
+    for task in (hellp, trace):
+        assert play(shipped_build, task)["reward"] >= 0.95
+    # calling the minimal variability absent (category III) over-treats; it is not the critical rule
+    info = play(shipped_build, trace, {"ctg_category": 3, "ctg_action": "expedite_delivery"})
+    assert 0.1 < info["reward"] < 0.95
