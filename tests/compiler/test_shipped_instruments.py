@@ -75,6 +75,7 @@ SHORT_OF_PUBLISHED = {
     "maintenance_fluids", "map", "morphine_milligram_equivalents", "qtc_framingham", "qtc_hodges", "qtc_rautaharju",
     "steroid_conversion", "target_weight",
     "estimated_conception_date", "estimated_due_date", "gestational_age",
+    "nichd_ctg_category",
 }
 
 
