@@ -177,3 +177,13 @@ def test_lace_truth_ignores_age_points_and_visits_outside_six_months(domain):
     c = task.truth["charlson_index"]
     expected = l_points + (3 if adm["admit_type"] == "emergency" else 0) + (5 if c >= 4 else c) + min(adm["ed_visits_6m"], 4)
     assert task.truth["lace_score"] == expected
+
+
+def test_the_hand_written_case_is_staged_as_worked_out_by_hand(shipped_build, domain):
+    """cases/post_laparotomy_aki_gentamicin.yaml: 1.74 / 0.80 = 2.2-fold (stage 2), 10 h below 35 mL/h (stage 1)."""
+    task = first(domain, "post_laparotomy_aki_gentamicin")
+    assert task.truth == {"aki_stage": 2, "baseline_creatinine": 0.8, "oliguria_hours": 10, "stop_drug": "gentamicin"}
+    reward, info = play(shipped_build, task)
+    assert reward == pytest.approx(1.0)
+    reward, info = play(shipped_build, task, {"stop_drug": "none"})
+    assert "nephrotoxin_continued_in_aki" in [v["id"] for v in info["safety_violations"]] and reward <= 0.1
