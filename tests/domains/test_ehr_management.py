@@ -187,3 +187,12 @@ def test_the_hand_written_case_is_staged_as_worked_out_by_hand(shipped_build, do
     assert reward == pytest.approx(1.0)
     reward, info = play(shipped_build, task, {"stop_drug": "none"})
     assert "nephrotoxin_continued_in_aki" in [v["id"] for v in info["safety_violations"]] and reward <= 0.1
+
+
+def test_a_penicillin_left_running_despite_the_allergy_caps_the_reward(shipped_build, domain):
+    task = first(domain, "medication_reconciliation", lambda t: t.scenario == "allergy_conflict")
+    assert any("penicillin" in a for a in task.case["allergies"])
+    assert any(order.startswith("co-amoxiclav") and "active" in order for order in task.case["meds"]["orders"])
+    reward, info = play(shipped_build, task, {"reconciliation_issue": "none", "reconciliation_drug": "none",
+                                              "reconciliation_action": "none"})
+    assert "allergic_drug_continued" in [v["id"] for v in info["safety_violations"]] and reward <= 0.1
