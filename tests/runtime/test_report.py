@@ -14,7 +14,9 @@ from medgym.compiler.pipeline import compile_specs
 from medgym.runtime.evaluate import evaluate
 from medgym.runtime.rescore import rescore
 from medgym.runtime.runlog import read_episodes
+from shipped_domains import SHIPPED_DOMAINS
 
+EPISODES = 4 * 2 * len(SHIPPED_DOMAINS)  # the runs below: 4 test tasks per shipped domain, two trials each
 MINI = Path(__file__).resolve().parents[1] / "compiler" / "fixtures" / "mini"
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
@@ -52,7 +54,7 @@ def test_compare_prints_the_paired_test_on_shared_tasks(runs):
     oracle = read_episodes(runs["oracle"])
     lazy = read_episodes(runs["lazy"])
     mean = lambda rs: sum(r["reward"] for r in rs) / len(rs)  # noqa: E731  (same tasks and trials in both)
-    assert found["rows"]["all"]["tasks"] == 8
+    assert found["rows"]["all"]["tasks"] == 4 * len(SHIPPED_DOMAINS)
     assert found["rows"]["all"]["difference"] == pytest.approx(mean(lazy) - mean(oracle))
     assert found["rows"]["all"]["difference"] < 0 and found["rows"]["all"]["p_value"] < 0.05
 
@@ -64,7 +66,7 @@ def test_view_writes_a_page_with_every_episode(runs, tmp_path):
     page = out.read_text()
     data = json.loads(re.search(r'<script type="application/json" id="episodes">(.*?)</script>', page, re.S)
                       .group(1).replace("<\\/", "</"))
-    assert len(data) == 16 and {e["domain"] for e in data} == {"clinical_diagnosis", "triage"}
+    assert len(data) == EPISODES and {e["domain"] for e in data} == set(SHIPPED_DOMAINS)
     assert all(e["transcript"] and e["calls"] is not None and "truth" in e for e in data)
 
 
@@ -157,7 +159,7 @@ def test_the_viewer_shows_an_episode_and_filters_in_a_browser(browser, runs, tmp
     assert CliRunner().invoke(app, ["view", str(runs["lazy"]), "--out", str(page)]).exit_code == 0
     dom, log = _load(browser, page, tmp_path / "view.png")
     assert _console(log) == [] and 'data-ready="1"' in dom
-    assert "16 of 16 shown" in dom and dom.count('class="item') == 16
+    assert f"{EPISODES} of {EPISODES} shown" in dom and dom.count('class="item') == EPISODES
     for marker in ("Answer against the truth", "Reward breakdown", "Rules that fired", "Process items", "turn 1",
                    'class="said"', 'class="observation"'):
         assert marker in dom, marker
@@ -165,4 +167,4 @@ def test_the_viewer_shows_an_episode_and_filters_in_a_browser(browser, runs, tmp
     triage_violating = sum(r["domain"] == "triage" and bool(r["rules_fired"]) for r in records)
     dom, log = _load(browser, page, tmp_path / "view-filtered.png", "#domain=triage&violation=yes")
     assert _console(log) == []
-    assert f"{triage_violating} of 16 shown" in dom and dom.count('class="item') == triage_violating
+    assert f"{triage_violating} of {EPISODES} shown" in dom and dom.count('class="item') == triage_violating
