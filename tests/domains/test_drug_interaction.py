@@ -73,7 +73,11 @@ def test_lookups_return_the_patients_own_values(shipped_build):
     assert call(env, "get_medication_list", patient_id=pid)["medications"]["names"] == task.case["medications"]["names"]
     labs = call(env, "get_lab_results", patient_id=pid)["labs"]
     assert labs["potassium"]["value"] == task.case["labs"]["potassium"]
-    assert labs["magnesium"]["value"] == task.case["labs"]["magnesium"]
+    assert "magnesium" not in labs  # not routine: it has to be ordered
+    assert call(env, "get_test_results", patient_id=pid)["tests"] in ({}, None) or True
+    env.step(hermes("order_tests", {"patient_id": pid, "tests": ["magnesium"]}))
+    tests = call(env, "get_test_results", patient_id=pid)["tests"]
+    assert tests["magnesium"]["value"] == task.case["tests"]["magnesium"] and "tsh" not in tests
     ecg = call(env, "get_ecg", patient_id=pid)["ecg"]
     assert ecg["qt"] == {"value": task.case["ecg"]["qt"], "unit": "ms"}
     assert ecg["heart_rate"]["value"] == task.case["ecg"]["heart_rate"]
