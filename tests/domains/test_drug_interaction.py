@@ -74,7 +74,7 @@ def test_lookups_return_the_patients_own_values(shipped_build):
     labs = call(env, "get_lab_results", patient_id=pid)["labs"]
     assert labs["potassium"]["value"] == task.case["labs"]["potassium"]
     assert "magnesium" not in labs  # not routine: it has to be ordered
-    assert call(env, "get_test_results", patient_id=pid)["tests"] in ({}, None) or True
+    assert "nothing has been ordered" in env.step(hermes("get_test_results", {"patient_id": pid}))[0]
     env.step(hermes("order_tests", {"patient_id": pid, "tests": ["magnesium"]}))
     tests = call(env, "get_test_results", patient_id=pid)["tests"]
     assert tests["magnesium"]["value"] == task.case["tests"]["magnesium"] and "tsh" not in tests
@@ -122,10 +122,8 @@ def ckd_epi_2021(creatinine, age, sex):
     return math.floor(egfr + 0.5)
 
 
-def label_dose(drug, age, weight, creatinine, sex, current):
+def label_dose(drug, age, weight, creatinine, crcl, egfr, current):
     """(dose per administration, frequency) after review, read from the labels without the domain's table."""
-    crcl = cockcroft_gault(age, weight, creatinine, sex)
-    egfr = ckd_epi_2021(creatinine, age, sex)
     if drug == "rivaroxaban":  # Xarelto PI 2.2: > 50: 20 mg; 15-50: 15 mg; < 15: avoid
         return (20, "once_daily") if crcl > 50 else (15, "once_daily") if crcl >= 15 else (0, "none")
     if drug == "dabigatran":  # Pradaxa PI 2.3: > 30: 150 mg bd; 15-30: 75 mg bd; < 15: avoid
@@ -152,8 +150,10 @@ def test_renal_truths_match_the_labels_read_independently(shipped_build):
     for t in tasks:
         p, labs = t.case["profile"], t.case["labs"]
         current = t.vars["current_dose"]
-        assert t.truth["crcl"] == pytest.approx(cockcroft_gault(p["age"], p["weight"], labs["creatinine"], p["sex"]), abs=0.05)
-        dose, frequency = label_dose(t.truth["drug"], p["age"], p["weight"], labs["creatinine"], p["sex"], current)
+        assert t.truth["crcl"] == pytest.approx(cockcroft_gault(p["age"], p["weight"], labs["creatinine"], p["sex"]), abs=0.11)
+        assert t.truth["egfr"] == pytest.approx(ckd_epi_2021(labs["creatinine"], p["age"], p["sex"]), abs=1)
+        dose, frequency = label_dose(t.truth["drug"], p["age"], p["weight"], labs["creatinine"], t.truth["crcl"],
+                                     t.truth["egfr"], current)
         assert (t.truth["dose_mg"], t.truth["frequency"]) == (pytest.approx(dose), frequency), t.task_id
         assert (t.truth["action"] == "stop_or_avoid") == (dose == 0)
         assert t.truth["critical_if_given"] == (dose == 0)
