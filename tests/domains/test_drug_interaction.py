@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from medgym.runtime import make_env
 from medgym.runtime.agents.oracle import hermes
 from medgym.runtime.build import Build
+from episodes import domain_tasks, replay, result, started
 
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN_DIR = ROOT / "specs" / "domains" / "drug_interaction"
@@ -20,22 +20,11 @@ NAME = "drug_interaction"
 
 
 def all_tasks(build):
-    return [t for split in ("train", "val", "test") for t in Build.open(build).domain(NAME).tasks(split)]
+    return domain_tasks(build, NAME)
 
 
 def tasks_of(build, family, scenario=None):
     return [t for t in all_tasks(build) if t.family == family and (scenario is None or t.scenario == scenario)]
-
-
-def started(build, task):
-    env = make_env(build, NAME)
-    env.reset(options={"task_id": task.task_id})
-    return env
-
-
-def result(observation: str, tool: str) -> dict:
-    assert observation.startswith(f"{tool}: "), observation
-    return json.loads(observation[len(tool) + 2:])
 
 
 def call(env, tool, **arguments):
@@ -44,13 +33,7 @@ def call(env, tool, **arguments):
 
 def play(build, task, **changes):
     """The reference work-up, then the reference answer with `changes`: (reward, info)."""
-    env = started(build, task)
-    for step in task.reference[:-1]:
-        env.step(hermes(step.name, step.arguments))
-    answer = dict(task.reference[-1].arguments, **changes)
-    _, reward, terminated, _, info = env.step(hermes("submit_review", answer))
-    assert terminated
-    return reward, info
+    return replay(build, NAME, task, changes)
 
 
 # ---------------------------------------------------------------- size and shape
@@ -68,7 +51,7 @@ def test_the_domain_has_its_tools_families_and_tasks(shipped_build):
 # ---------------------------------------------------------------- tools read the case and the tables
 def test_lookups_return_the_patients_own_values(shipped_build):
     task = tasks_of(shipped_build, "qt_prolongation")[0]
-    env = started(shipped_build, task)
+    env = started(shipped_build, NAME, task)
     pid = task.case["id"]
     assert call(env, "get_medication_list", patient_id=pid)["medications"]["names"] == task.case["medications"]["names"]
     labs = call(env, "get_lab_results", patient_id=pid)["labs"]
@@ -86,7 +69,7 @@ def test_lookups_return_the_patients_own_values(shipped_build):
 
 
 def test_the_interaction_table_finds_class_rows_in_either_order(shipped_build):
-    env = started(shipped_build, all_tasks(shipped_build)[0])
+    env = started(shipped_build, NAME, all_tasks(shipped_build)[0])
     row = call(env, "check_interaction", drug_a="apixaban", drug_b="naproxen")
     assert row["found"] and row["matched"] == "class" and row["severity"] == "major"
     assert "Davidson" in row["source"]
@@ -100,7 +83,7 @@ def test_the_interaction_table_finds_class_rows_in_either_order(shipped_build):
 
 
 def test_the_cross_reactivity_table_follows_side_chains(shipped_build):
-    env = started(shipped_build, all_tasks(shipped_build)[0])
+    env = started(shipped_build, NAME, all_tasks(shipped_build)[0])
     look = lambda allergy, drug: call(env, "check_cross_reactivity", allergy=allergy, drug=drug)["action"]  # noqa: E731
     assert look("aminopenicillin_anaphylaxis", "cefalexin") == "stop_or_avoid"
     assert look("aminopenicillin_anaphylaxis", "ceftriaxone") == "proceed"
@@ -209,7 +192,7 @@ def test_the_reward_is_monotone_in_correctness(shipped_build):
 
 def test_an_over_the_counter_nsaid_is_found_only_by_asking(shipped_build):
     task = tasks_of(shipped_build, "anticoagulant_bleeding", "otc_ibuprofen")[0]
-    env = started(shipped_build, task)
+    env = started(shipped_build, NAME, task)
     meds = call(env, "get_medication_list", patient_id=task.case["id"])["medications"]["names"]
     assert task.truth["drug"] not in meds
     answer = call(env, "ask_patient", patient_id=task.case["id"], question="Do you buy any painkillers yourself?")
@@ -218,7 +201,7 @@ def test_an_over_the_counter_nsaid_is_found_only_by_asking(shipped_build):
 
 # ---------------------------------------------------------------- vendored reference data
 def test_the_label_interaction_tool_returns_the_vendored_rows(shipped_build):
-    env = started(shipped_build, all_tasks(shipped_build)[0])
+    env = started(shipped_build, NAME, all_tasks(shipped_build)[0])
     row = call(env, "check_label_interaction", drug_a="warfarin", drug_b="paracetamol")
     assert row["found"] and row["severity"] == "caution" and row["drug_a"] in ("acetaminophen", "warfarin")
     assert row["source"].startswith("drug-interaction-mcp 0.1.0 (Pillright 2026, MIT licence)")

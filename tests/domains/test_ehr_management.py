@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from medgym.runtime import make_env
 from medgym.runtime.agents.oracle import hermes
-from medgym.runtime.build import Build
+from medgym.runtime.build import SPLITS, Build
+from episodes import replay, started
 
 DOMAIN = "ehr_management"
 
@@ -17,7 +17,7 @@ def domain(shipped_build):
 
 
 def all_tasks(domain):
-    return [t for split in ("train", "val", "test") for t in domain.tasks(split)]
+    return [t for split in SPLITS for t in domain.tasks(split)]
 
 
 def first(domain, family, where=lambda t: True):
@@ -26,19 +26,7 @@ def first(domain, family, where=lambda t: True):
 
 def play(shipped_build, task, answer: dict | None = None, skip: tuple = ()):
     """Play the task's reference, with the submission's fields replaced by `answer` and the tools in `skip` left out."""
-    env = make_env(shipped_build, DOMAIN)
-    env.reset(options={"task_id": task.task_id})
-    info = {}
-    for step in task.reference:
-        if step.name in skip:
-            continue
-        args = dict(step.arguments)
-        if step.name == "submit_answer" and answer:
-            args.update(answer)
-        observation, reward, terminated, truncated, info = env.step(hermes(step.name, args))
-        if terminated:
-            return reward, info
-    raise AssertionError("the reference did not submit")
+    return replay(shipped_build, DOMAIN, task, answer, skip)
 
 
 def values(rows):
@@ -57,8 +45,7 @@ def test_the_domain_has_the_tools_families_and_tasks_the_issue_asks_for(domain):
 
 def test_the_lab_series_tool_returns_the_cases_own_rows_in_the_window(shipped_build, domain):
     task = first(domain, "aki_kdigo")
-    env = make_env(shipped_build, DOMAIN)
-    env.reset(options={"task_id": task.task_id})
+    env = started(shipped_build, DOMAIN, task)
     pid = task.case["id"]
     observation, *_ = env.step(hermes("get_lab_series", {"patient_id": pid, "analytes": ["creatinine"], "since": 48}))
     shown = json.loads(observation.split(": ", 1)[1])["labs"]["creatinine"]["rows"]

@@ -10,9 +10,9 @@ import math
 
 import pytest
 
-from medgym.runtime import make_env
 from medgym.runtime.agents.oracle import hermes
-from medgym.runtime.build import Build
+from medgym.runtime.build import SPLITS, Build
+from episodes import replay, started
 
 DOMAIN = "obstetrics"
 
@@ -24,7 +24,7 @@ def domain(shipped_build):
 
 @pytest.fixture(scope="module")
 def tasks(domain):
-    return [t for split in ("train", "val", "test") for t in domain.tasks(split)]
+    return [t for split in SPLITS for t in domain.tasks(split)]
 
 
 def family(tasks, name):
@@ -35,19 +35,8 @@ def family(tasks, name):
 
 def play(shipped_build, task, answer_changes=None, skip=()):
     """Play the task's reference solution, optionally with changed submission fields; return the final info."""
-    env = make_env(shipped_build, DOMAIN)
-    env.reset(options={"task_id": task.task_id})
-    info = {}
-    for step in task.reference:
-        if step.name in skip:
-            continue
-        args = dict(step.arguments)
-        if step.name == "submit_answer" and answer_changes:
-            args.update(answer_changes)
-        _, reward, terminated, _, info = env.step(hermes(step.name, args))
-        if terminated:
-            info["reward"] = reward
-    return info
+    reward, info = replay(shipped_build, DOMAIN, task, answer_changes, skip)
+    return {**info, "reward": reward}
 
 
 # -- size ---------------------------------------------------------------------------------------------------
@@ -64,8 +53,7 @@ def test_domain_has_twelve_tools_six_families_and_three_hundred_tasks(domain, ta
 
 def test_bp_and_ctg_tools_return_the_cases_own_series(shipped_build, tasks):
     task = family(tasks, "hypertensive_disorders")[0]
-    env = make_env(shipped_build, DOMAIN)
-    env.reset(options={"task_id": task.task_id})
+    env = started(shipped_build, DOMAIN, task)
     observation, *_ = env.step(hermes("get_bp_readings", {"patient_id": task.case["id"]}))
     payload = json.loads(observation.split(": ", 1)[1])
     rows = payload["bp"]["sbp"]["rows"]
@@ -80,8 +68,7 @@ def test_bp_and_ctg_tools_return_the_cases_own_series(shipped_build, tasks):
 
 def test_medication_table_reads_the_row_asked_for(shipped_build, tasks):
     task = family(tasks, "medication_safety")[0]
-    env = make_env(shipped_build, DOMAIN)
-    env.reset(options={"task_id": task.task_id})
+    env = started(shipped_build, DOMAIN, task)
     observation, *_ = env.step(hermes("get_medication_safety", {"drug": "sodium_valproate"}))
     assert "lamotrigine" in observation and "MHRA" in observation
     observation, *_ = env.step(hermes("get_medication_safety", {"drug": "paracetamol"}))

@@ -9,9 +9,8 @@ import pytest
 import yaml
 
 from medgym.compiler.pipeline import check_specs
-from medgym.runtime import make_env
 from medgym.runtime.agents.oracle import hermes
-from medgym.runtime.build import Build
+from episodes import domain_tasks, replay, started
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
 DOMAIN = SPECS / "domains" / "psychiatry"
@@ -20,24 +19,14 @@ FREQUENCY = {0: "not at all", 1: "several days", 2: "more than half the days", 3
 
 
 def tasks(build, family=None, scenario=None):
-    domain = Build.open(build).domain("psychiatry")
-    found = [t for split in ("train", "val", "test") for t in domain.tasks(split)]
+    found = domain_tasks(build, "psychiatry")
     return [t for t in found if (family is None or t.family == family) and (scenario is None or t.scenario == scenario)]
 
 
 def play(build, task, answer: dict | None = None, skip: tuple = ()) -> tuple[float, list[str]]:
     """Play the task's reference solution, leaving out the tools in `skip` and submitting `answer` fields in
     place of the reference's; returns the reward and the ids of the safety rules violated."""
-    env = make_env(build, "psychiatry")
-    env.reset(options={"task_id": task.task_id})
-    for step in task.reference:
-        if step.name in skip:
-            continue
-        args = dict(step.arguments)
-        if step.name == "submit_answer":
-            args.update(answer or {})
-        _, reward, terminated, _, info = env.step(hermes(step.name, args))
-    assert terminated
+    reward, info = replay(build, "psychiatry", task, answer, skip)
     return reward, [v["id"] for v in info["safety_violations"]]
 
 
@@ -60,8 +49,7 @@ def test_no_lookup_returns_a_latent_answer():
 
 def test_the_patient_discloses_the_item_asked_in_its_response_words(shipped_build):
     task = tasks(shipped_build, "depression_phq9", "severe")[0]
-    env = make_env(shipped_build, "psychiatry")
-    env.reset(options={"task_id": task.task_id})
+    env = started(shipped_build, "psychiatry", task)
     question = "Over the last 2 weeks, how often have you been bothered by little interest or pleasure in doing things?"
     observation, *_ = env.step(hermes("ask_patient", {"patient_id": task.case["id"], "question": question}))
     assert FREQUENCY[task.case["phq"]["interest"]] in observation.lower()
@@ -70,8 +58,7 @@ def test_the_patient_discloses_the_item_asked_in_its_response_words(shipped_buil
 
 def test_lookups_return_the_case_values(shipped_build):
     task = next(t for t in tasks(shipped_build, "lithium_monitoring") if t.case["labs"]["lithium"] > 1.5)
-    env = make_env(shipped_build, "psychiatry")
-    env.reset(options={"task_id": task.task_id})
+    env = started(shipped_build, "psychiatry", task)
     pid = task.case["id"]
     env.step(hermes("order_labs", {"patient_id": pid, "tests": ["lithium", "creatinine"]}))
     observation, *_ = env.step(hermes("get_lab_results", {"patient_id": pid}))

@@ -1,26 +1,14 @@
 """Series lookups and multi-key table lookups through env.step, and rewards monotone in correctness on the
 series and pairs fixture domains."""
-import json
 
-from medgym.runtime import make_env
 from medgym.runtime.build import Build
 from medgym.runtime.agents.oracle import hermes
+from episodes import domain_tasks, result, started
 
 
 def task_of(build, domain, family, scenario=None):
-    tasks = [t for split in ("train", "val", "test") for t in Build.open(build).domain(domain).tasks(split)]
-    return next(t for t in tasks if t.family == family and (scenario is None or t.scenario == scenario))
-
-
-def started(build, domain, task):
-    env = make_env(build, domain)
-    env.reset(options={"task_id": task.task_id})
-    return env
-
-
-def result(observation: str, tool: str) -> dict:
-    assert observation.startswith(f"{tool}: "), observation
-    return json.loads(observation[len(tool) + 2:])
+    return next(t for t in domain_tasks(build, domain)
+                if t.family == family and (scenario is None or t.scenario == scenario))
 
 
 # ---------------------------------------------------------------- series
